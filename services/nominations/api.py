@@ -1,0 +1,62 @@
+"""Read endpoints of the nominations projection."""
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from services.nominations.domain import Status
+from services.nominations.store import NominationStore
+from shared.programme import Programme
+
+Readiness = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def create_api(store: NominationStore, programme: Programme, readiness: Readiness,
+               lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]) -> FastAPI:
+    api = FastAPI(title="Exemplars — nominations", version="1", lifespan=lifespan)
+
+    @api.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "live"}
+
+    @api.get("/health/ready")
+    async def ready() -> JSONResponse:
+        checks = await readiness()
+        return JSONResponse({"ready": all(checks.values()), "checks": checks}, status_code=200 if all(checks.values()) else 503)
+
+    @api.get("/nominations")
+    async def nominations(unit_id: str | None = None, year: int | None = None, status: Status | None = None,
+                          limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+        docs = await store.find(unit_id=unit_id, year=year, status=status.value if status else None,
+                                limit=limit, offset=offset)
+        return [_public(doc) for doc in docs]
+
+    @api.get("/nominations/{nomination_id}")
+    async def nomination(nomination_id: str) -> dict[str, Any]:
+        doc = await store.nomination(nomination_id)
+        if doc is None:
+            raise HTTPException(404, f"no nomination {nomination_id}")
+        return _public(doc)
+
+    @api.get("/units/{unit_id}/quota/{year}")
+    async def quota(unit_id: str, year: int) -> dict[str, Any]:
+        holding = await store.quota(unit_id, year)
+        return {
+            "unit_id": unit_id, "year": year, "accepted": len(holding),
+            "yearly_minimum": programme.yearly_minimum, "yearly_maximum": programme.yearly_maximum,
+            "remaining": max(programme.yearly_maximum - len(holding), 0),
+            "below_minimum": len(holding) < programme.yearly_minimum,
+            "nominations": [{"nomination_id": d["_id"], "status": d["status"], "title": d["submission"]["title"],
+                             "nominee": d["submission"]["nominee"]["name"]} for d in holding],
+        }
+
+    return api
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = {k: v for k, v in doc.items() if k not in ("outbox", "nominee_key")}
+    doc["nomination_id"] = doc.pop("_id")
+    return doc

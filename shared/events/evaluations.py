@@ -1,0 +1,258 @@
+"""Evaluations: intake from evaluators, councils and units; what the evaluations service answers."""
+
+import datetime as dt
+
+from pydantic import Field
+
+from shared.events.base import Identifier, LongText, Payload, Reason, Text, Year
+from shared.vocabulary import Field as SectorField
+from shared.vocabulary import NomineeKind, Outcome, RecognitionLevel, Trend
+
+# ---- intake (exemplars.evaluations.intake) -------------------------------------------------
+
+
+class ScoreSubmitted(Payload):
+    """An evaluator's scores for every criterion of the evaluation's set (amendable until completion)."""
+
+    event_type = "evaluation.score_submitted"
+
+    nomination_id: Identifier
+    evaluator_id: Identifier
+    scores: dict[Identifier, float]
+    # The evaluator's finding on each gate of the set (e.g. complete file): True = passed.
+    gates: dict[Identifier, bool] = Field(default_factory=dict)
+    comment: LongText | None = None
+
+
+class ConflictDeclared(Payload):
+    event_type = "evaluation.conflict_declared"
+
+    nomination_id: Identifier
+    evaluator_id: Identifier
+    reason: Text
+
+
+class CouncilDecisionRecorded(Payload):
+    event_type = "council.decision_recorded"
+
+    nomination_id: Identifier
+    recognized: bool
+    level: RecognitionLevel | None = None  # required when recognized
+    decision_ref: Text  # e.g. "123/QĐ-BTNMT"
+    decided_on: dt.date
+    note: LongText | None = None
+
+
+class ReviewReported(Payload):
+    """A periodic check of an exemplar (or a fostered candidate)."""
+
+    event_type = "exemplar.review_reported"
+
+    exemplar_id: Identifier
+    period: Identifier  # e.g. "2025-H1"
+    influence: int = Field(ge=1, le=5)
+    new_adopting_units: list[Identifier] = Field(default_factory=list)
+    study_visits: int = Field(default=0, ge=0)
+    trend: Trend
+    difficulties: LongText | None = None
+    needs_support: bool = False
+    support_requested: LongText | None = None
+    reported_by: Identifier
+
+
+class ReplicationReported(Payload):
+    """Unit `adopting_unit_id` applied exemplar `exemplar_id`."""
+
+    event_type = "exemplar.replication_reported"
+
+    exemplar_id: Identifier
+    adopting_unit_id: Identifier
+    applied_on: dt.date
+    description: LongText | None = None
+    reported_by: Identifier
+
+
+class VisitReported(Payload):
+    event_type = "exemplar.visit_reported"
+
+    exemplar_id: Identifier
+    visiting_unit_id: Identifier
+    visited_on: dt.date
+    participants: int = Field(default=1, ge=1)
+    note: LongText | None = None
+
+
+# ---- output (exemplars.evaluations) --------------------------------------------------------
+
+
+class CriteriaSetRef(Payload):
+    set_id: Identifier
+    version: int
+
+
+class PanelAssigned(Payload):
+    event_type = "evaluation.panel_assigned"
+
+    nomination_id: Identifier
+    unit_id: Identifier
+    year: Year
+    field: SectorField
+    nominee_kind: NomineeKind
+    title: Text
+    criteria: CriteriaSetRef
+    evaluators: list[Identifier]
+    deadline: dt.date
+
+
+class PanelIncomplete(Payload):
+    """Too few eligible evaluators: the evaluation waits until the directory has more."""
+
+    event_type = "evaluation.panel_incomplete"
+
+    nomination_id: Identifier
+    unit_id: Identifier
+    title: Text
+    required: int
+    assigned: list[Identifier]
+
+
+class EvaluatorReplaced(Payload):
+    event_type = "evaluation.evaluator_replaced"
+
+    nomination_id: Identifier
+    title: Text
+    recused_id: Identifier
+    replacement_id: Identifier | None  # None: nobody eligible is left
+    reason: Text
+    deadline: dt.date
+
+
+class EvaluationReminder(Payload):
+    event_type = "evaluation.reminder"
+
+    nomination_id: Identifier
+    evaluator_id: Identifier
+    title: Text
+    deadline: dt.date
+    days_left: int
+
+
+class EvaluationOverdue(Payload):
+    event_type = "evaluation.overdue"
+
+    nomination_id: Identifier
+    evaluator_id: Identifier
+    title: Text
+    deadline: dt.date
+    days_overdue: int
+
+
+class CriterionResult(Payload):
+    criterion_id: Identifier
+    name: Text
+    weight: float
+    maximum: float
+    average: float  # mean of the panel's scores
+    weighted: float  # contribution to the total, out of `weight`
+
+
+class EvaluationCompleted(Payload):
+    """The panel's recommendation to the council."""
+
+    event_type = "evaluation.completed"
+
+    nomination_id: Identifier
+    unit_id: Identifier
+    year: Year
+    field: SectorField
+    title: Text
+    criteria: CriteriaSetRef
+    total: float
+    breakdown: list[CriterionResult]
+    gates: dict[Identifier, bool]
+    outcome: Outcome
+    evaluator_totals: dict[Identifier, float]
+    divergent: bool
+    spread: float
+
+
+class EvaluationCancelled(Payload):
+    event_type = "evaluation.cancelled"
+
+    nomination_id: Identifier
+    reason: Text
+
+
+class ExemplarRecognized(Payload):
+    event_type = "exemplar.recognized"
+
+    exemplar_id: Identifier
+    nomination_id: Identifier
+    unit_id: Identifier
+    year: Year
+    field: SectorField
+    nominee_name: Text
+    title: Text
+    level: RecognitionLevel
+    decision_ref: Text
+    total: float
+
+
+class ExemplarNotRecognized(Payload):
+    event_type = "exemplar.not_recognized"
+
+    exemplar_id: Identifier
+    nomination_id: Identifier
+    unit_id: Identifier
+    year: Year
+    title: Text
+    decision_ref: Text
+    fostering: bool  # a fostering record was opened (outcome "keep fostering")
+
+
+class ReviewRecorded(Payload):
+    event_type = "exemplar.review_recorded"
+
+    exemplar_id: Identifier
+    unit_id: Identifier
+    title: Text
+    period: Identifier
+    influence: int
+    trend: Trend
+    adopting_units: int  # distinct units applying it, all time
+    study_visits: int  # all time
+    needs_support: bool
+
+
+class SupportNeeded(Payload):
+    event_type = "exemplar.support_needed"
+
+    exemplar_id: Identifier
+    unit_id: Identifier
+    title: Text
+    period: Identifier
+    trend: Trend
+    support_requested: LongText | None = None
+    difficulties: LongText | None = None
+
+
+class ExemplarReplicated(Payload):
+    event_type = "exemplar.replicated"
+
+    exemplar_id: Identifier
+    unit_id: Identifier  # the exemplar's own unit
+    title: Text
+    adopting_unit_id: Identifier
+    distinct_units: int  # running count of distinct units applying it
+
+
+class InputRejected(Payload):
+    """A well-formed intake event the evaluations service refuses on business grounds."""
+
+    event_type = "evaluation.input_rejected"
+
+    input_type: str
+    input_id: str
+    subject: Identifier  # the nomination or exemplar concerned
+    sender_id: Identifier | None = None
+    reasons: list[Reason]

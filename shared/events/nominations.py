@@ -1,0 +1,109 @@
+"""Nominations: the intake a unit system sends, and what the nominations service answers."""
+
+import datetime as dt
+
+from pydantic import Field, HttpUrl, model_validator
+
+from shared.events.base import Identifier, LongText, Payload, Reason, Text, Year
+from shared.vocabulary import EvidenceKind, NomineeKind
+
+
+class Nominee(Payload):
+    kind: NomineeKind
+    name: Text
+    # For an individual: who they are in the directory and their position.
+    staff_id: Identifier | None = None
+    position: Text | None = None
+    # For a collective: how many people it has.
+    members: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _individual_has_staff_id(self) -> "Nominee":
+        if self.kind is NomineeKind.INDIVIDUAL and not self.staff_id:
+            raise ValueError("an individual nominee needs staff_id")
+        return self
+
+
+class Evidence(Payload):
+    kind: EvidenceKind
+    title: Text
+    url: HttpUrl
+
+
+class NominationSubmitted(Payload):
+    """Intake: a unit nominates a collective or an individual for the year."""
+
+    event_type = "nomination.submitted"
+
+    nomination_id: Identifier
+    unit_id: Identifier
+    year: Year
+    nominee: Nominee
+    # A code of shared.vocabulary.Field; an unknown one is a business refusal, not poison.
+    field: Identifier
+    movement: Text  # the emulation movement or campaign (phong trào thi đua)
+    title: Text  # the model's title
+    summary: LongText
+    achievements: list[Text] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    started_on: dt.date | None = None  # when the model began operating
+    disciplinary_record: bool = False  # any discipline at warning level or above
+    submitter_id: Identifier
+
+
+class NominationWithdrawn(Payload):
+    """Intake: a unit asks to withdraw; output: the withdrawal took effect.
+
+    The same type on both topics, as the design names it; the service fills `year` and
+    `title` when it confirms.
+    """
+
+    event_type = "nomination.withdrawn"
+
+    nomination_id: Identifier
+    unit_id: Identifier
+    requested_by: Identifier
+    reason: Text | None = None
+    year: Year | None = None
+    title: Text | None = None
+
+
+class NominationAccepted(NominationSubmitted):
+    """Everything submitted, plus the unit's quota after this acceptance."""
+
+    event_type = "nomination.accepted"
+
+    accepted_in_year: int  # accepted nominations of the unit this year, this one included
+    yearly_maximum: int
+
+
+class NominationRejected(Payload):
+    event_type = "nomination.rejected"
+
+    nomination_id: Identifier
+    unit_id: Identifier
+    year: int
+    submitter_id: Identifier | None = None
+    title: Text | None = None
+    reasons: list[Reason]
+
+
+class WithdrawalRejected(Payload):
+    event_type = "nomination.withdrawal_rejected"
+
+    nomination_id: Identifier
+    unit_id: Identifier
+    requested_by: Identifier
+    reasons: list[Reason]
+
+
+class QuotaShortfall(Payload):
+    """A unit has fewer accepted nominations than the yearly minimum after the reminder date."""
+
+    event_type = "unit.quota_shortfall"
+
+    unit_id: Identifier
+    year: Year
+    accepted: int
+    yearly_minimum: int
+    checked_on: dt.date

@@ -1,0 +1,196 @@
+"""Kafka consumption done right by default.
+
+`subscribe` registers a batch subscriber that
+- uses its own consumer group per (service, handler), starts from the earliest offset and
+  commits manually, only after every record of the batch has been handled and every
+  resulting publish (outputs and dead letters) has been confirmed by the broker;
+- processes the partitions of a batch concurrently and each partition in order;
+- retries outages (database or broker unreachable) without limit and with backoff, since
+  skipping would lose the event; retries a handler error a few times, then dead-letters;
+- dead-letters what cannot be decoded, with the original key, value and headers.
+
+A redelivered batch is harmless because handlers are idempotent and derived events carry
+deterministic ids.
+"""
+
+import asyncio
+import base64
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pymongo.errors import ConnectionFailure, WaitQueueTimeoutError
+
+from shared import envelope
+from shared.envelope import Event, PoisonMessage
+from shared.settings import ServiceSettings
+from shared.topics import dlq
+
+log = logging.getLogger("exemplars.kafka")
+
+Handler = Callable[[Event], Awaitable[list[Event]]]
+
+# Failures of the infrastructure, not of the event: waiting is the only right answer.
+OUTAGES: tuple[type[BaseException], ...] = (ConnectionFailure, WaitQueueTimeoutError, KafkaError, OSError)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+
+class DeadLetterCounter:
+    """Counts dead letters by source topic and reason, for metrics and status."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = defaultdict(int)
+
+    def add(self, topic: str, reason: str) -> None:
+        self.counts[(topic, reason)] += 1
+
+
+def make_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        graceful_timeout=settings.graceful_timeout_seconds,
+        enable_idempotence=settings.kafka_enable_idempotence,
+        acks="all",
+        logger=logging.getLogger(f"exemplars.{client_id}.broker"),
+        log_level=logging.DEBUG,  # per-message logs cost more than the handler (TRAPS.md)
+    )
+
+
+def outgoing(topic: str, events: Iterable[Event]) -> list[Outgoing]:
+    result = []
+    for event in events:
+        key, value, headers = envelope.encode(event)
+        result.append(Outgoing(topic, key, value, headers))
+    return result
+
+
+async def publish(broker: KafkaBroker, messages: list[Outgoing], settings: ServiceSettings) -> None:
+    """Publish and await confirmation: in order per (topic, key), keys concurrently.
+
+    Retries on broker errors until it succeeds; a retry may repeat a record already written,
+    which consumers drop by its CloudEvents id.
+    """
+    groups: dict[tuple[str, bytes | None], list[Outgoing]] = defaultdict(list)
+    for message in messages:
+        groups[(message.topic, message.key)].append(message)
+
+    async def send_in_order(group: list[Outgoing]) -> None:
+        for message in group:
+            await broker.publish(message.value, message.topic, key=message.key, headers=message.headers)
+
+    attempt = 0
+    while True:
+        try:
+            await asyncio.gather(*(send_in_order(group) for group in groups.values()))
+            return
+        except OUTAGES as exc:
+            attempt += 1
+            log.warning("publish failed (attempt %d), retrying: %r", attempt, exc)
+            await asyncio.sleep(_backoff(settings, attempt))
+
+
+def subscribe(
+    broker: KafkaBroker,
+    topic: str,
+    *,
+    service: str,
+    name: str,
+    handlers: Mapping[str, Handler],
+    output_topic: str,
+    settings: ServiceSettings,
+    ignore_unhandled: bool,
+    dead_letters: DeadLetterCounter,
+) -> None:
+    """Consume `topic` with `handlers` by event type; their events go to `output_topic`.
+
+    `ignore_unhandled`: on another service's output topic, types this service has no
+    handler for are none of its business; on an intake topic they are poison.
+    """
+
+    async def handle_record(record) -> list[Outgoing]:
+        try:
+            event = envelope.decode(record.key, record.value, record.headers)
+        except PoisonMessage as exc:
+            return [_dead_letter(record, service, "undecodable", str(exc), dead_letters)]
+        handler = handlers.get(event.type)
+        if handler is None:
+            if ignore_unhandled:
+                return []
+            return [_dead_letter(record, service, "unexpected_type", f"{event.type} is not accepted on {topic}", dead_letters)]
+        failures = attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return outgoing(output_topic, await handler(event))
+            except OUTAGES as exc:
+                log.warning("outage while handling %s %s (attempt %d): %r", event.type, event.id, attempt, exc)
+            except Exception as exc:  # noqa: BLE001 - any handler bug must not stop the partition
+                failures += 1
+                log.exception("handler failed on %s %s (%d/%d)", event.type, event.id, failures, settings.handler_retries)
+                if failures > settings.handler_retries:
+                    return [_dead_letter(record, service, "handler_error", repr(exc), dead_letters)]
+            await asyncio.sleep(_backoff(settings, attempt))
+
+    async def handle_partition(records: list) -> list[Outgoing]:
+        results: list[Outgoing] = []
+        for record in records:
+            results.extend(await handle_record(record))
+        return results
+
+    @broker.subscriber(
+        topic,
+        batch=True,
+        group_id=f"{service}.{name}",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        max_records=settings.kafka_max_records,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        title=f"{service}.{name}",
+    )
+    async def consume(msg: KafkaMessage) -> None:
+        by_partition: dict[int, list] = defaultdict(list)
+        for record in msg.raw_message:
+            by_partition[record.partition].append(record)
+        results = await asyncio.gather(*(handle_partition(records) for records in by_partition.values()))
+        await publish(broker, [message for result in results for message in result], settings)
+        await msg.ack()
+
+
+def _dead_letter(record, service: str, reason: str, error: str, counter: DeadLetterCounter) -> Outgoing:
+    log.warning("dead-lettering %s[%d]@%d: %s: %s", record.topic, record.partition, record.offset, reason, error)
+    counter.add(record.topic, reason)
+    original = [[name, base64.b64encode(raw or b"").decode()] for name, raw in record.headers]
+    headers = {}
+    for name, raw in record.headers:
+        try:
+            headers[name] = (raw or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # kept exactly in x-dlq-original-headers
+    headers.update({
+        "x-dlq-reason": reason,
+        "x-dlq-error": error[:2000],
+        "x-dlq-service": service,
+        "x-dlq-topic": record.topic,
+        "x-dlq-partition": str(record.partition),
+        "x-dlq-offset": str(record.offset),
+        "x-dlq-original-headers": json.dumps(original),
+    })  # fmt: skip
+    return Outgoing(dlq(record.topic), record.key, record.value if record.value is not None else b"", headers)
+
+
+def _backoff(settings: ServiceSettings, attempt: int) -> float:
+    return min(settings.retry_backoff_seconds * 2 ** (attempt - 1), settings.retry_backoff_max_seconds)

@@ -1,0 +1,30 @@
+"""Settings every service shares; each service subclasses with its own env prefix."""
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# SecantusDB slows to a crawl with retryable writes (see the team's TRAPS notes); real
+# MongoDB deployments set their own URI without this.
+LOCAL_MONGO_OPTIONS = "retryWrites=false&directConnection=true"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Tansu answers a fetch only when the wait expires: keep it low locally (TRAPS.md).
+    kafka_fetch_max_wait_ms: int = 20
+    kafka_max_records: int = 250
+    kafka_session_timeout_ms: int = 10_000
+    # Tansu does not implement InitProducerId; the local stack turns this off.
+    kafka_enable_idempotence: bool = True
+    mongo_uri: str = f"mongodb://127.0.0.1:27017/?{LOCAL_MONGO_OPTIONS}"
+    mongo_database: str = "exemplars"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    # A handler error (not an outage) is retried this many times, then dead-lettered.
+    handler_retries: int = 3
+    retry_backoff_seconds: float = 0.2
+    retry_backoff_max_seconds: float = 10.0
+    # In-flight work gets this long on shutdown; compose's stop_grace_period must exceed it.
+    graceful_timeout_seconds: float = 10.0
+    log_level: str = "INFO"

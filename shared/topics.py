@@ -1,0 +1,54 @@
+"""Topic names of the design, who writes them, and which event types each carries."""
+
+from dataclasses import dataclass
+
+NOMINATIONS_INTAKE = "exemplars.nominations.intake"
+EVALUATIONS_INTAKE = "exemplars.evaluations.intake"
+DIRECTORY = "exemplars.directory"
+NOMINATIONS = "exemplars.nominations"
+EVALUATIONS = "exemplars.evaluations"
+NOTIFICATIONS = "exemplars.notifications"
+
+DLQ_SUFFIX = ".dlq"
+
+
+def dlq(topic: str) -> str:
+    return topic + DLQ_SUFFIX
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    writer: str
+    key: str
+    event_types: tuple[str, ...]
+    partitions: int = 6
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(NOMINATIONS_INTAKE, "unit systems", "nomination id",
+              ("nomination.submitted", "nomination.withdrawn")),
+    TopicSpec(EVALUATIONS_INTAKE, "evaluator, council and unit systems", "nomination id or exemplar id",
+              ("evaluation.score_submitted", "evaluation.conflict_declared", "council.decision_recorded",
+               "exemplar.review_reported", "exemplar.replication_reported", "exemplar.visit_reported")),
+    TopicSpec(DIRECTORY, "unit HR systems", "unit id",
+              ("unit.registered", "staff.registered", "staff.removed")),
+    TopicSpec(NOMINATIONS, "nominations service", "nomination id",
+              ("nomination.accepted", "nomination.rejected", "nomination.withdrawn",
+               "nomination.withdrawal_rejected", "unit.quota_shortfall")),
+    TopicSpec(EVALUATIONS, "evaluations service", "nomination id or exemplar id",
+              ("evaluation.panel_assigned", "evaluation.panel_incomplete", "evaluation.evaluator_replaced",
+               "evaluation.reminder", "evaluation.overdue", "evaluation.completed", "evaluation.cancelled",
+               "exemplar.recognized", "exemplar.not_recognized", "exemplar.review_recorded",
+               "exemplar.support_needed", "exemplar.replicated", "evaluation.input_rejected")),
+    TopicSpec(NOTIFICATIONS, "notifications service", "recipient id",
+              ("notification.sent", "notification.failed")),
+)  # fmt: skip
+
+BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in TOPICS}
+
+
+def all_topic_names() -> list[str]:
+    """Every topic the system needs, dead-letter topics included."""
+    names = [spec.name for spec in TOPICS]
+    return names + [dlq(name) for name in names]
