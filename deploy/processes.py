@@ -22,8 +22,8 @@ class ManagedProcess:
     """A server or service we started; its output goes to a log file, never to our terminal."""
 
     def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
-        self.name, self.argv, self.log_path = name, argv, log_path
+                 cwd: Path | None = None, http_port: int | None = None) -> None:
+        self.name, self.argv, self.log_path, self.http_port = name, argv, log_path, http_port
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None

@@ -108,10 +108,17 @@ class EmbeddedStack:
         instances = self.services.setdefault(name, [])
         port = http_port or (self.config.http_ports[name] if not instances else free_port())
         proc = ManagedProcess(f"{name}-{len(instances)}", python_module(module), self.logs / f"{name}-{len(instances)}.log",
-                              env=self.service_env(name, port, **overrides), cwd=Path.cwd()).start()
+                              env=self.service_env(name, port, **overrides), cwd=Path.cwd(), http_port=port).start()
         instances.append(proc)
         self.http_ports.setdefault(name, port)
         await wait_for_http(f"http://127.0.0.1:{port}/health/ready", proc)
+        return proc
+
+    async def restart(self, proc: ManagedProcess) -> ManagedProcess:
+        """Start a stopped or killed instance again with the same settings."""
+        proc.stop()
+        proc.start()
+        await wait_for_http(f"http://127.0.0.1:{proc.http_port}/health/ready", proc)
         return proc
 
     def stop_services(self) -> None:
@@ -133,7 +140,6 @@ class EmbeddedStack:
         ]
         for name, instances in self.services.items():
             for proc in instances:
-                port = proc.env[SERVICES[name][1] + "HTTP_PORT"]
-                lines.append(f"{proc.name:<23} http://127.0.0.1:{port}   pid {proc.pid}   log {proc.log_path}")
+                lines.append(f"{proc.name:<23} http://127.0.0.1:{proc.http_port}   pid {proc.pid}   log {proc.log_path}")
         lines.append(f"logs                    {self.logs}")
         return "\n".join(lines)

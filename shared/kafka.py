@@ -153,13 +153,16 @@ def subscribe(
     @broker.subscriber(
         topic,
         batch=True,
-        group_id=f"{service}.{name}",
+        group_id=f"{settings.kafka_group_prefix}{service}.{name}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         max_records=settings.kafka_max_records,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         title=f"{service}.{name}",
+        # FastStream would parse JSON bodies before our handler runs, and a body it cannot
+        # parse would fail the whole batch outside our dead-letter path: we decode ourselves.
+        decoder=_raw_body,
     )
     async def consume(msg: KafkaMessage) -> None:
         by_partition: dict[int, list] = defaultdict(list)
@@ -168,6 +171,10 @@ def subscribe(
         results = await asyncio.gather(*(handle_partition(records) for records in by_partition.values()))
         await publish(broker, [message for result in results for message in result], settings)
         await msg.ack()
+
+
+async def _raw_body(msg: KafkaMessage) -> None:
+    return None
 
 
 def _dead_letter(record, service: str, reason: str, error: str, counter: DeadLetterCounter) -> Outgoing:

@@ -15,6 +15,9 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = 20
     kafka_max_records: int = 250
     kafka_session_timeout_ms: int = 10_000
+    # Prefix of every consumer group id: a rebuild into a fresh database, or a rehearsal,
+    # reads the topics from offset 0 in groups of its own without disturbing the live ones.
+    kafka_group_prefix: str = ""
     # Tansu does not implement InitProducerId; the local stack turns this off.
     kafka_enable_idempotence: bool = True
     mongo_uri: str = f"mongodb://127.0.0.1:27017/?{LOCAL_MONGO_OPTIONS}"

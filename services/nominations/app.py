@@ -50,6 +50,7 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
     FastStream(broker, logger=log)  # registers the app for `faststream docs gen`
 
     async def shortfall_schedule() -> None:
+        await asyncio.sleep(settings.shortfall_first_check_seconds)
         while True:
             try:
                 pending = await handlers.shortfalls(clock())

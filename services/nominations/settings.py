@@ -12,4 +12,6 @@ class NominationsSettings(ServiceSettings):
     mongo_database: str = "exemplars_nominations"
     programme_file: str | None = None  # None: the programme shipped in shared/programme.yaml
     shortfall_check_seconds: float = 3600.0
+    # A new instance reads the intake from offset 0 before it may judge who is short.
+    shortfall_first_check_seconds: float = 300.0
     clock_today: dt.date | None = None  # freeze "today" for rehearsals and tests

@@ -1,0 +1,45 @@
+// Healthcheck of the `mongo` service in docker-compose.yml, run by mongosh inside the
+// container. It also turns the node into a single-node replica set the first time it runs
+// (transactions and change streams need a replica set), so no separate init job is needed.
+// Exit 0 only once this node is the writable primary: services wait on service_healthy.
+//
+// MONGO_REPLICA_SET and MONGO_REPLICA_HOST come from the container's environment; the host
+// is the name the services connect to (mongodb://mongo:27017/?replicaSet=rs0).
+const replSet = process.env.MONGO_REPLICA_SET || "rs0";
+const member = process.env.MONGO_REPLICA_HOST || "mongo:27017";
+
+const NOT_YET_INITIALIZED = 94;
+const ALREADY_INITIALIZED = 23;
+
+function initiated() {
+  try {
+    rs.status();
+    return true;
+  } catch (error) {
+    if (error.code === NOT_YET_INITIALIZED || error.codeName === "NotYetInitialized") {
+      return false;
+    }
+    throw error;
+  }
+}
+
+if (!initiated()) {
+  print(`initiating replica set ${replSet} with member ${member}`);
+  try {
+    rs.initiate({ _id: replSet, members: [{ _id: 0, host: member }] });
+  } catch (error) {
+    if (error.code !== ALREADY_INITIALIZED) {
+      throw error;
+    }
+  }
+}
+
+// A fresh replica set elects its primary within a few seconds.
+for (let attempt = 0; attempt < 20; attempt++) {
+  if (db.hello().isWritablePrimary) {
+    quit(0);
+  }
+  sleep(500);
+}
+print(`replica set ${replSet}: this node is not primary yet`);
+quit(1);

@@ -1,0 +1,136 @@
+"""Session fixtures: the real servers on free loopback ports, started by the launcher `make run` uses."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pymongo import AsyncMongoClient
+
+from deploy import demo_data
+from deploy.demo import send
+from deploy.stack import EmbeddedStack, StackConfig
+from shared import envelope, topics
+from shared.envelope import Event, PoisonMessage
+
+
+@pytest.fixture(scope="session")
+async def stack(tmp_path_factory) -> EmbeddedStack:
+    root: Path = tmp_path_factory.mktemp("stack")
+    # "Today" is frozen before the shortfall date so the shared instance never sends reminders
+    # on its own; the shortfall test runs an instance of its own with a later clock.
+    config = StackConfig.ephemeral(root, service_env={"CLOCK_TODAY": "2023-06-01", "SHORTFALL_CHECK_SECONDS": "1"})
+    stack = EmbeddedStack(config)
+    await stack.start_servers()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+async def producer(stack) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.config.bootstrap, acks="all", linger_ms=2)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+@pytest.fixture(scope="session")
+async def mongo(stack) -> AsyncMongoClient:
+    client = AsyncMongoClient(stack.config.mongo_uri, tz_aware=True)
+    yield client
+    await client.close()
+
+
+class TopicLog:
+    """Everything published on a topic since offset 0, read by an independent consumer."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.records: list = []
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> "TopicLog":
+        await self._consumer.start()
+        partitions = self._consumer.partitions_for_topic(self.topic) or set()
+        self._consumer.assign([TopicPartition(self.topic, p) for p in partitions])
+        await self._consumer.seek_to_beginning()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                self.records.extend(records)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+    def events(self) -> list[Event]:
+        result = []
+        for record in list(self.records):
+            try:
+                result.append(envelope.decode(record.key, record.value, record.headers))
+            except PoisonMessage:
+                pass
+        return result
+
+    def about(self, key: str) -> list[Event]:
+        return [e for e in self.events() if e.key == key]
+
+    async def wait_for(self, predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if result := predicate():
+                return result
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what} on {self.topic}")
+
+
+@pytest.fixture(scope="session")
+async def topic_log(stack):
+    logs: dict[str, TopicLog] = {}
+
+    async def get(topic: str) -> TopicLog:
+        if topic not in logs:
+            logs[topic] = await TopicLog(stack.config.bootstrap, topic).start()
+        return logs[topic]
+
+    yield get
+    for log in logs.values():
+        await log.stop()
+
+
+@pytest.fixture(scope="session")
+async def directory(stack, producer, mongo):
+    """The demo directory, published once and applied by the nominations service."""
+    events = demo_data.directory_events()
+    await send(producer, topics.DIRECTORY, events)
+    return events
+
+
+@pytest.fixture(scope="session")
+async def nominations_service(stack, directory, mongo):
+    """One nominations instance for the session, once it has applied the directory."""
+    proc = await stack.start_service("nominations")
+    staff = demo_data.staff()
+
+    async def applied():
+        return await mongo["exemplars_nominations"]["staff"].count_documents({"full_name": {"$exists": True}}) >= len(staff)
+
+    await wait_until(applied, what="the directory to be applied")
+    return proc
+
+
+async def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := await predicate():
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
