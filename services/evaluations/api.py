@@ -1,0 +1,104 @@
+"""Read endpoints of the evaluations projection.
+
+Score sheets stay private while an evaluation is open (evaluators judge independently);
+the API says who has scored, and the per-criterion breakdown once the panel is done.
+"""
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from services.evaluations.criteria import CriteriaError, CriteriaRegistry
+from services.evaluations.domain import ExemplarStatus, Status
+from services.evaluations.store import EvaluationStore
+from shared.vocabulary import Field, NomineeKind, RecognitionLevel
+
+Readiness = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def create_api(store: EvaluationStore, registry: CriteriaRegistry, readiness: Readiness,
+               lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]) -> FastAPI:
+    api = FastAPI(title="Exemplars — evaluations", version="1", lifespan=lifespan)
+
+    @api.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "live"}
+
+    @api.get("/health/ready")
+    async def ready() -> JSONResponse:
+        checks = await readiness()
+        return JSONResponse({"ready": all(checks.values()), "checks": checks}, status_code=200 if all(checks.values()) else 503)
+
+    @api.get("/evaluations")
+    async def evaluations(year: int | None = None, unit_id: str | None = None, status: Status | None = None,
+                          limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+        docs = await store.find_evaluations(year=year, unit_id=unit_id, status=status.value if status else None,
+                                            limit=limit, offset=offset)
+        return [_evaluation(doc) for doc in docs]
+
+    @api.get("/evaluations/{nomination_id}")
+    async def evaluation(nomination_id: str) -> dict[str, Any]:
+        doc = await store.evaluation(nomination_id)
+        if doc is None:
+            raise HTTPException(404, f"no evaluation for nomination {nomination_id}")
+        return _evaluation(doc)
+
+    @api.get("/exemplars")
+    async def exemplars(year: int | None = None, field: Field | None = None, level: RecognitionLevel | None = None,
+                        status: ExemplarStatus = ExemplarStatus.RECOGNIZED,
+                        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+        docs = await store.find_exemplars(year=year, field=field.value if field else None,
+                                          level=level.value if level else None, status=status.value,
+                                          limit=limit, offset=offset)
+        return [_exemplar(doc) for doc in docs]
+
+    @api.get("/exemplars/{exemplar_id}")
+    async def exemplar(exemplar_id: str) -> dict[str, Any]:
+        doc = await store.exemplar(exemplar_id)
+        if doc is None:
+            raise HTTPException(404, f"no exemplar or fostering record {exemplar_id}")
+        return _exemplar(doc, history=True)
+
+    @api.get("/criteria/{field}/{kind}")
+    async def criteria(field: Field, kind: NomineeKind) -> dict[str, Any]:
+        try:
+            current = registry.for_(field, kind)
+        except CriteriaError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return {**current.snapshot(), "fingerprint": current.fingerprint}
+
+    return api
+
+
+def _evaluation(doc: dict[str, Any]) -> dict[str, Any]:
+    scored = {s["evaluator_id"]: s["at"] for s in doc.get("sheets", [])}
+    view = {
+        "nomination_id": doc["_id"], "status": doc["status"], "unit_id": doc["unit_id"], "year": doc["year"],
+        "field": doc["field"], "nominee_kind": doc["nominee_kind"], "nominee_name": doc["nominee_name"],
+        "title": doc["title"], "criteria": doc["criteria_ref"], "panel_size": doc["panel_size"],
+        "deadline": doc["deadline"].date().isoformat() if doc.get("deadline") else None,
+        "panel": [{"evaluator_id": member, "scored": member in scored, "scored_at": scored.get(member)}
+                  for member in doc["panel"]],
+        "recused": [{k: r[k] for k in ("evaluator_id", "reason", "at", "replacement_id")} for r in doc["recused"]],
+        "vacancies": len(doc.get("vacancies", [])),
+        "result": doc.get("result"), "decision": doc.get("decision"),
+        "created_at": doc.get("created_at"), "updated_at": doc.get("updated_at"),
+    }
+    if "sheets" not in doc:  # listing: the panel's progress is enough
+        view["panel"] = [{"evaluator_id": member} for member in doc["panel"]]
+    return view
+
+
+def _exemplar(doc: dict[str, Any], history: bool = False) -> dict[str, Any]:
+    view = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "rev", "reviews", "replications", "visits")}
+    view["exemplar_id"] = doc["_id"]
+    view["adopting_units"] = len(doc.get("adopters", []))
+    if history:
+        view["reviews"] = doc.get("reviews", [])
+        view["replications"] = doc.get("replications", [])
+        view["visits"] = doc.get("visits", [])
+        view["fostering"] = doc["status"] == ExemplarStatus.FOSTERING.value
+    return view

@@ -1,0 +1,252 @@
+"""The delivery worker: claims due deliveries, sends them by SMTP or webhook, retries with
+backoff, and publishes `notification.sent` / `notification.failed`.
+
+It runs beside the Kafka consumers, never inside them: a mail server that is down delays
+only the deliveries, which wait in MongoDB with their next attempt time.
+"""
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from email.message import EmailMessage
+
+import aiosmtplib
+import httpx
+
+from services.notifications import domain, messages, rendering
+from services.notifications.domain import Channel, Recipient
+from services.notifications.routing import Route
+from services.notifications.settings import NotificationsSettings
+from services.notifications.store import FAILED, SENT, NotificationStore
+from shared.envelope import Event, from_document, new_event
+from shared.events import NotificationFailed, NotificationSent
+
+log = logging.getLogger("exemplars.notifications.delivery")
+
+SOURCE = "urn:exemplars:notifications"
+Publish = Callable[[list[Event]], Awaitable[None]]
+
+
+class PermanentFailure(Exception):
+    """Trying again cannot help (mailbox refused, recipient removed, 4xx from a webhook)."""
+
+
+class TransientFailure(Exception):
+    """The server or the network may recover: try again later."""
+
+
+# ---- channels ------------------------------------------------------------------------------
+
+
+class SmtpSender:
+    def __init__(self, settings: NotificationsSettings) -> None:
+        self.settings = settings
+
+    async def send(self, message: EmailMessage, address: str) -> None:
+        s = self.settings
+        try:
+            await aiosmtplib.send(
+                message, sender=s.mail_from, recipients=[address], hostname=s.smtp_host, port=s.smtp_port,
+                username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                use_tls=s.smtp_tls == "tls", start_tls=s.smtp_tls == "starttls", timeout=s.smtp_timeout_seconds)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [refused.code for refused in exc.recipients]
+            failure = PermanentFailure if codes and min(codes) >= 500 else TransientFailure
+            raise failure(f"smtp refused: {exc}") from exc
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            # Wrong credentials are the operator's to fix; the mail itself is fine.
+            raise TransientFailure(f"smtp authentication: {exc}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            failure = PermanentFailure if exc.code >= 500 else TransientFailure  # 5xx: permanent (RFC 5321)
+            raise failure(f"smtp {exc.code}: {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransientFailure(f"smtp unavailable: {exc!r}") from exc
+
+
+class WebhookSender:
+    RETRYABLE = {408, 425, 429}
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def send(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        try:
+            response = await self.client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise TransientFailure(f"webhook unavailable: {exc!r}") from exc
+        if response.is_success:
+            return
+        failure = TransientFailure if response.status_code >= 500 or response.status_code in self.RETRYABLE \
+            else PermanentFailure
+        raise failure(f"webhook answered {response.status_code}")
+
+
+# ---- the worker ----------------------------------------------------------------------------
+
+
+class DeliveryWorker:
+    def __init__(self, store: NotificationStore, settings: NotificationsSettings, routes: dict[str, Route],
+                 publish: Publish, smtp: SmtpSender, webhook: WebhookSender,
+                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+        self.store, self.settings, self.routes, self.publish = store, settings, routes, publish
+        self.smtp, self.webhook, self.now = smtp, webhook, now
+        self.policy = settings.retry_policy
+        self.worker_id = uuid.uuid4().hex  # a lease belongs to this process only
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task] = set()
+        self._loops: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self._loops = [asyncio.create_task(self._claim_loop(), name="delivery-claims"),
+                       asyncio.create_task(self._outbox_loop(), name="delivery-outbox")]
+
+    async def stop(self, timeout: float) -> None:
+        """Stop claiming, give the sends in flight `timeout` seconds, then abandon them
+        (their leases expire and another instance sends them)."""
+        self._stopping.set()
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._in_flight:
+            _, pending = await asyncio.wait(self._in_flight, timeout=timeout)
+            for task in pending:
+                task.cancel()
+
+    async def _claim_loop(self) -> None:
+        slots = asyncio.Semaphore(self.settings.delivery_concurrency)
+        while not self._stopping.is_set():
+            await slots.acquire()
+            try:
+                delivery = await self.store.claim_due(self.now(), self.settings.delivery_lease_seconds, self.worker_id)
+            except Exception:  # noqa: BLE001 - an outage must not end the loop
+                log.warning("claiming a delivery failed; retrying", exc_info=True)
+                delivery = None
+            if delivery is None:
+                slots.release()
+                await self._pause(self.settings.delivery_poll_seconds)
+                continue
+            task = asyncio.create_task(self.attempt(delivery))
+            self._in_flight.add(task)
+            task.add_done_callback(lambda t: (self._in_flight.discard(t), slots.release()))
+
+    async def _outbox_loop(self) -> None:
+        """Publish outcomes whose publication was interrupted (a crash, a broker outage)."""
+        while not self._stopping.is_set():
+            await self._pause(5.0)
+            try:
+                docs = await self.store.unpublished_outcomes(self.now() - dt.timedelta(seconds=10))
+                if docs:
+                    await self.publish([from_document(doc["outcome"]) for doc in docs])
+                    await self.store.outcomes_published([doc["_id"] for doc in docs])
+            except Exception:  # noqa: BLE001
+                log.warning("republishing outcomes failed; retrying", exc_info=True)
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    # ---- one attempt -----------------------------------------------------------------------
+
+    async def attempt(self, delivery: dict) -> None:
+        attempts = delivery["attempts"]
+        address = delivery.get("address")
+        try:
+            event = await self.store.event(delivery["event_key"])
+            if event is None:
+                raise PermanentFailure("notified event not recorded")
+            address, subject = await self._send(delivery, event)
+        except PermanentFailure as exc:
+            await self._fail(delivery, str(exc), address)
+        except Exception as exc:  # noqa: BLE001 - transient, or a bug: retried, then failed
+            if not isinstance(exc, TransientFailure):
+                log.exception("delivery %s failed unexpectedly", delivery["_id"])
+            retry_at = self.policy.next_attempt(attempts, self.now(), delivery["_id"])
+            if retry_at is None:
+                await self._fail(delivery, f"gave up after {attempts} attempts: {exc}", address)
+            else:
+                log.info("delivery %s attempt %d failed (%s); next at %s", delivery["_id"], attempts, exc, retry_at)
+                await self.store.retry_later(delivery, self.worker_id, retry_at, str(exc)[:500], self.now())
+        else:
+            outcome = self._outcome(NotificationSent, delivery, address)
+            if await self.store.finish(delivery, self.worker_id, SENT, self.now(), outcome, subject=subject,
+                                       address=address):
+                await self._publish_outcome(delivery, outcome)
+
+    async def _send(self, delivery: dict, event: Event) -> tuple[str, str]:
+        channel = Channel(delivery["channel"])
+        recipient_id = delivery["recipient_id"]
+        route = self.routes[event.type]
+        needs = domain.needs(route, event.data)
+        # The recipient's current record, whatever the route selected them by.
+        if delivery["recipient_kind"] == "unit":
+            needs = replace(needs, unit_ids=needs.unit_ids | {delivery["unit_id"]})
+        else:
+            needs = replace(needs, staff_ids=needs.staff_ids | {recipient_id})
+        view = await self.store.load_view(needs)
+        address, why = domain.current_address(recipient_id, channel, view)
+        if why == "recipient_removed":
+            raise PermanentFailure("recipient removed from the directory")
+        if address is None:
+            # The directory may not have caught up yet: a normal, retried failure.
+            raise TransientFailure(f"no {channel.value} address: {why}")
+        recipient = self._recipient(delivery, view)
+        rendered = rendering.render(recipient.template,
+                                    domain.render_context(event, recipient, view, self.settings.mail_from_name))
+        if channel is Channel.EMAIL:
+            message = messages.build_email(
+                rendered, delivery_id=delivery["_id"], event=event, sender_address=self.settings.mail_from,
+                sender_name=self.settings.mail_from_name, to_address=address, to_name=recipient.name,
+                domain=self.settings.message_id_domain, now=self.now())
+            await self.smtp.send(message, address)
+        else:
+            secret = self.settings.webhook_secret
+            if secret is None:
+                raise PermanentFailure("webhook channel is off: no webhook secret configured")
+            body = messages.webhook_body(rendered, delivery_id=delivery["_id"], event=event,
+                                         recipient_id=recipient_id, recipient_kind=recipient.kind)
+            headers = messages.webhook_headers(secret.get_secret_value(), body, delivery_id=delivery["_id"],
+                                               event_type=event.type, now=self.now())
+            await self.webhook.send(address, body, headers)
+        return address, rendered.subject
+
+    @staticmethod
+    def _recipient(delivery: dict, view: domain.DirectoryView) -> Recipient:
+        """The recipient as the directory knows them now (their name may have been unknown)."""
+        recipient_id = delivery["recipient_id"]
+        staff = view.staff.get(recipient_id)
+        unit = view.units.get(recipient_id.removeprefix(domain.UNIT_RECIPIENT_PREFIX))
+        if delivery["recipient_kind"] == "unit" and unit is not None:
+            name, email, hook = unit.name, unit.email, unit.webhook_url
+        elif staff is not None:
+            name, email, hook = staff.full_name, staff.email, staff.webhook_url
+        else:
+            name, email, hook = delivery["recipient_name"], None, None
+        return Recipient(recipient_id, delivery["recipient_kind"], name, delivery.get("unit_id"), email, hook,
+                         delivery["template"], delivery.get("publicity", False))
+
+    async def _fail(self, delivery: dict, error: str, address: str | None) -> None:
+        log.warning("delivery %s failed: %s", delivery["_id"], error)
+        outcome = self._outcome(NotificationFailed, delivery, address, error=error[:500])
+        if await self.store.finish(delivery, self.worker_id, FAILED, self.now(), outcome, error=error[:500]):
+            await self._publish_outcome(delivery, outcome)
+
+    @staticmethod
+    def _outcome(model, delivery: dict, address: str | None, **extra) -> Event:
+        payload = model(delivery_id=delivery["_id"], notified_event_id=delivery["event_id"],
+                        notified_event_type=delivery["event_type"], recipient_id=delivery["recipient_id"],
+                        channel=delivery["channel"], address=address or "unknown", attempts=delivery["attempts"],
+                        **extra)
+        # Deterministic id: a republished outcome is recognisably the same event.
+        return new_event(payload, key=delivery["recipient_id"], source=SOURCE, id_parts=(delivery["_id"],))
+
+    async def _publish_outcome(self, delivery: dict, outcome: Event) -> None:
+        try:
+            await asyncio.wait_for(self.publish([outcome]), timeout=10.0)
+            await self.store.outcomes_published([delivery["_id"]])
+        except Exception:  # noqa: BLE001 - left to the outbox loop
+            log.warning("outcome of %s not published yet; the outbox will retry", delivery["_id"], exc_info=True)

@@ -1,0 +1,132 @@
+"""Email and webhook messages for one delivery. Pure: no I/O.
+
+Headers are built only through the standard library's header registry (`EmailMessage`
+with the default policy), which encodes non-ASCII subjects and names as RFC 2047 words and
+refuses CR/LF in any header value; the rendering step has already put the subject on one
+line, so an event can neither add a header nor break one.
+"""
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from email.header import Header
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.utils import format_datetime
+
+from services.notifications.rendering import Rendered, one_line
+from shared.envelope import Event
+
+SIGNATURE_HEADER = "X-Exemplars-Signature"
+TIMESTAMP_HEADER = "X-Exemplars-Timestamp"
+DELIVERY_HEADER = "X-Exemplars-Delivery"
+EVENT_TYPE_HEADER = "X-Exemplars-Event-Type"
+NAME_MAX = 120
+
+
+class _Policy(EmailPolicy):
+    """`email.policy.default`, except that a non-ASCII Subject is folded by the stdlib's
+    `email.header.Header` encoder. The default folder (CPython 3.11-3.13) can leave the
+    space between two words outside the encoded words, where RFC 2047 decoders drop it:
+    "bản đồ địa chính" arrived as "bản đồđịa chính"."""
+
+    def fold(self, name: str, value) -> str:
+        return self._fold_subject(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value) -> bytes:
+        folded = self._fold_subject(name, value)
+        return folded.encode("ascii") if folded else super().fold_binary(name, value)
+
+    def _fold_subject(self, name: str, value) -> str | None:
+        text = str(value)
+        if name.lower() != "subject" or text.isascii():
+            return None
+        encoded = Header(text, "utf-8", header_name=name).encode(linesep=self.linesep,
+                                                                  maxlinelen=self.max_line_length or 78)
+        return f"{name}: {encoded}{self.linesep}"
+
+
+POLICY = _Policy()
+
+
+def message_id(delivery_id: str, domain: str) -> str:
+    """The Message-ID is the delivery id, so a resent copy can be recognised as the same mail."""
+    return f"<{delivery_id}@{domain}>"
+
+
+def build_email(rendered: Rendered, *, delivery_id: str, event: Event, sender_address: str, sender_name: str,
+                to_address: str, to_name: str, domain: str, now: dt.datetime) -> EmailMessage:
+    """multipart/alternative: UTF-8 text first, then HTML (clients show the last they can)."""
+    msg = EmailMessage(policy=POLICY)
+    msg["Subject"] = one_line(rendered.subject)
+    msg["From"] = Address(display_name=one_line(sender_name, NAME_MAX), addr_spec=sender_address)
+    msg["To"] = Address(display_name=one_line(to_name, NAME_MAX), addr_spec=to_address)
+    msg["Date"] = format_datetime(now.astimezone(dt.UTC))
+    msg["Message-ID"] = message_id(delivery_id, domain)
+    # RFC 3834: auto-generated, so vacation responders and ticket systems do not answer it.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg[DELIVERY_HEADER] = delivery_id
+    msg["X-Exemplars-Event-Id"] = one_line(event.id, 200)
+    msg[EVENT_TYPE_HEADER] = event.type
+    # quoted-printable keeps the mail 7-bit clean for relays without 8BITMIME, and readable.
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    msg["Content-Language"] = "vi"  # after set_content, which drops Content-* headers
+    return msg
+
+
+# ---- webhook -------------------------------------------------------------------------------
+
+
+def webhook_body(rendered: Rendered, *, delivery_id: str, event: Event, recipient_id: str,
+                 recipient_kind: str) -> bytes:
+    """The JSON a webhook receives: the notification as people read it, plus the event's data
+    so a unit's system can act on it. Byte-exact: the signature covers these bytes."""
+    body = {
+        "delivery_id": delivery_id,
+        "recipient": {"id": recipient_id, "kind": recipient_kind},
+        "event": {
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "time": event.time.isoformat().replace("+00:00", "Z"),
+            "subject": event.subject,
+            "data": event.data.model_dump(mode="json", exclude_none=True),
+        },
+        "notification": {"subject": rendered.subject, "text": rendered.text, "html": rendered.html},
+    }
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>": the timestamp is signed so a captured request
+    cannot be replayed later with a fresh one."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def webhook_headers(secret: str, body: bytes, *, delivery_id: str, event_type: str, now: dt.datetime) -> dict[str, str]:
+    timestamp = int(now.timestamp())
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "exemplars-notifications/1",
+        DELIVERY_HEADER: delivery_id,  # receivers deduplicate retries on it
+        EVENT_TYPE_HEADER: event_type,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+    }
+
+
+def verify_signature(secret: str, body: bytes, timestamp: str, signature: str, *, now: dt.datetime,
+                     tolerance_seconds: int = 300) -> bool:
+    """What a receiver does: recompute, compare in constant time, refuse stale timestamps."""
+    try:
+        stamp = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now.timestamp() - stamp) > tolerance_seconds:
+        return False
+    return hmac.compare_digest(sign(secret, stamp, body), signature)

@@ -1,0 +1,57 @@
+"""The evaluations demo feed: valid intake, deterministic, covering every follow-up input."""
+
+import datetime as dt
+
+from services.evaluations import demo_feed
+from services.evaluations.criteria import load_criteria
+from shared.events import CriteriaSetRef, EvaluationCompleted, ExemplarRecognized, PanelAssigned
+from shared.vocabulary import Field, NomineeKind, Outcome, RecognitionLevel
+
+REGISTRY = load_criteria()
+
+
+def panel(nomination_id: str) -> PanelAssigned:
+    return PanelAssigned(nomination_id=nomination_id, unit_id="QLDD", year=2024, field=Field.LAND,
+                         nominee_kind=NomineeKind.COLLECTIVE, title="Số hóa hồ sơ địa chính",
+                         criteria=CriteriaSetRef(set_id="land.collective", version=1),
+                         evaluators=["A", "B", "C"], deadline=dt.date(2024, 6, 30))
+
+
+def test_score_sheets_cover_every_criterion_within_range_and_replay_identically():
+    criteria = REGISTRY.for_(Field.LAND, NomineeKind.COLLECTIVE).criteria
+    for i in range(30):
+        events = demo_feed.scores_for(panel(f"N{i}"), REGISTRY)
+        assert [e.key for e in events] == [f"N{i}"] * 3
+        assert [e.id for e in events] == [e.id for e in demo_feed.scores_for(panel(f"N{i}"), REGISTRY)]
+        for event in events:
+            if event.type == "evaluation.score_submitted":
+                assert set(event.data.scores) == {c.id for c in criteria}
+                assert all(0 <= event.data.scores[c.id] <= c.maximum for c in criteria)
+    kinds = {e.type for i in range(30) for e in demo_feed.scores_for(panel(f"N{i}"), REGISTRY, conflict_rate=0.5)}
+    assert kinds == {"evaluation.score_submitted", "evaluation.conflict_declared"}
+
+
+def completed(outcome: Outcome, total: float) -> EvaluationCompleted:
+    return EvaluationCompleted(nomination_id="N1", unit_id="QLDD", year=2024, field=Field.LAND, title="Mô hình",
+                               criteria=CriteriaSetRef(set_id="land.collective", version=1), total=total, breakdown=[],
+                               gates={}, outcome=outcome, evaluator_totals={}, divergent=False, spread=0)
+
+
+def test_the_council_follows_the_panel():
+    strong = demo_feed.decision_for(completed(Outcome.RECOGNIZE, 90), dt.date(2024, 12, 1)).data
+    assert strong.recognized and strong.level is RecognitionLevel.MINISTRY
+    assert demo_feed.decision_for(completed(Outcome.RECOGNIZE, 75), dt.date(2024, 12, 1)).data.level is RecognitionLevel.UNIT
+    fostered = demo_feed.decision_for(completed(Outcome.FOSTER, 60), dt.date(2024, 12, 1)).data
+    assert not fostered.recognized and fostered.level is None
+
+
+def test_follow_up_has_reviews_replications_and_a_visit_from_other_units():
+    recognized = ExemplarRecognized(exemplar_id="EX-N1", nomination_id="N1", unit_id="QLDD", year=2024,
+                                    field=Field.LAND, nominee_name="Phòng Dữ liệu", title="Mô hình",
+                                    level=RecognitionLevel.UNIT, decision_ref="1/QĐ", total=80)
+    events = demo_feed.follow_up_for(recognized, ["QLDD", "VT", "KTTV", "BHD", "TTDL"], dt.date(2025, 1, 15))
+    types = [e.type for e in events]
+    assert types.count("exemplar.review_reported") == 2 and types.count("exemplar.visit_reported") == 1
+    replications = [e.data.adopting_unit_id for e in events if e.type == "exemplar.replication_reported"]
+    assert len(replications) == 4 and len(set(replications)) == 3 and "QLDD" not in replications
+    assert all(e.key == "EX-N1" for e in events) and len({e.id for e in events}) == len(events)

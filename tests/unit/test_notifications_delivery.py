@@ -1,0 +1,225 @@
+"""The delivery worker's decisions, with an in-memory store and fake or local channels."""
+
+import dataclasses
+import datetime as dt
+import json
+from email.message import EmailMessage
+
+import httpx
+import pytest
+
+from deploy.processes import free_port
+from services.notifications import domain, messages
+from services.notifications.delivery import (
+    DeliveryWorker,
+    PermanentFailure,
+    SmtpSender,
+    TransientFailure,
+    WebhookSender,
+)
+from services.notifications.routing import default_routes
+from services.notifications.samples import sample_directory, sample_payloads
+from services.notifications.settings import NotificationsSettings
+from services.notifications.sink import MailSink
+from shared.envelope import new_event
+from shared.events import NotificationFailed, NotificationSent
+
+NOW = dt.datetime(2025, 6, 2, 3, 0, tzinfo=dt.UTC)
+SECRET = "bí-mật"
+
+
+class FakeStore:
+    def __init__(self, event, view=None):
+        self.events = {event.dedup_key: event}
+        self.view = view or sample_directory()
+        self.finished, self.retries, self.published = [], [], []
+
+    async def event(self, key):
+        return self.events.get(key)
+
+    async def load_view(self, needs):
+        return self.view
+
+    async def finish(self, delivery, worker, status, now, outcome, error=None, subject=None, address=None):
+        self.finished.append({"status": status, "outcome": outcome, "error": error, "subject": subject,
+                              "address": address})
+        return True
+
+    async def retry_later(self, delivery, worker, at, error, now):
+        self.retries.append((at, error))
+
+    async def outcomes_published(self, ids):
+        self.published.extend(ids)
+
+
+class FakeSmtp:
+    def __init__(self, failure: Exception | None = None):
+        self.failure, self.sent = failure, []
+
+    async def send(self, message, address):
+        if self.failure:
+            raise self.failure
+        self.sent.append((message, address))
+
+
+def setup(event_type="evaluation.reminder", recipient_id="S-EV-2", channel="email", attempts=1, smtp=None,
+          webhook=None, view=None, **settings):
+    event = new_event(sample_payloads()[event_type], key="k", source="urn:exemplars:evaluations")
+    store = FakeStore(event, view)
+    published = []
+
+    async def publish(events):
+        published.extend(events)
+
+    config = NotificationsSettings(delivery_max_attempts=3, delivery_backoff_seconds=10, webhook_secret=SECRET,
+                                   **settings)
+    worker = DeliveryWorker(store, config, default_routes(), publish, smtp or FakeSmtp(),
+                            webhook or WebhookSender(httpx.AsyncClient()), now=lambda: NOW)
+    recipient = next(r for r in domain.resolve_recipients(default_routes()[event_type], event.data, store.view,
+                                                          dt.date(2025, 6, 2)) if r.id == recipient_id)
+    delivery = {"_id": domain.delivery_id(event.dedup_key, recipient_id, channel), "event_key": event.dedup_key,
+                "event_id": event.id, "event_type": event.type, "recipient_id": recipient_id,
+                "recipient_kind": recipient.kind, "recipient_name": recipient.name, "unit_id": recipient.unit_id,
+                "channel": channel, "template": recipient.template, "address": recipient.email, "publicity": False,
+                "attempts": attempts}
+    return worker, store, published, delivery
+
+
+async def test_success_sends_records_and_publishes_sent():
+    smtp = FakeSmtp()
+    worker, store, published, delivery = setup(smtp=smtp)
+    await worker.attempt(delivery)
+    ((message, address),) = smtp.sent
+    assert address == "binh.hv@example.vn" and message["Message-ID"] == f"<{delivery['_id']}@exemplars.local>"
+    (done,) = store.finished
+    assert done["status"] == "sent" and done["subject"].startswith("Nhắc việc")
+    (outcome,) = published
+    assert outcome.type == "notification.sent" and outcome.key == "S-EV-2"
+    assert outcome.data.delivery_id == delivery["_id"] and outcome.data.attempts == 1
+    assert store.published == [delivery["_id"]]
+
+
+async def test_transient_failure_is_retried_with_backoff():
+    worker, store, published, delivery = setup(smtp=FakeSmtp(TransientFailure("smtp unavailable")), attempts=2)
+    await worker.attempt(delivery)
+    ((at, error),) = store.retries
+    delay = (at - NOW).total_seconds()
+    assert 18 <= delay <= 22 and "smtp unavailable" in error  # 10 s * 2, +/- 10 % jitter
+    assert not store.finished and not published
+
+
+async def test_the_last_try_ends_in_notification_failed():
+    worker, store, published, delivery = setup(smtp=FakeSmtp(TransientFailure("smtp unavailable")), attempts=3)
+    await worker.attempt(delivery)
+    assert not store.retries
+    (done,) = store.finished
+    assert done["status"] == "failed" and "gave up after 3 attempts" in done["error"]
+    (outcome,) = published
+    assert outcome.type == "notification.failed" and outcome.data.attempts == 3
+
+
+async def test_permanent_failure_is_not_retried():
+    worker, store, published, delivery = setup(smtp=FakeSmtp(PermanentFailure("smtp 550: no such mailbox")))
+    await worker.attempt(delivery)
+    assert not store.retries and store.finished[0]["status"] == "failed"
+    assert published[0].data.error == "smtp 550: no such mailbox"
+
+
+async def test_staff_removed_after_planning_get_nothing():
+    view = sample_directory()
+    view.staff["S-EV-2"] = dataclasses.replace(view.staff["S-EV-2"], removed=True)
+    smtp = FakeSmtp()
+    worker, store, published, delivery = setup(smtp=smtp)
+    store.view = view
+    await worker.attempt(delivery)
+    assert not smtp.sent and store.finished[0]["status"] == "failed"
+    assert "removed" in store.finished[0]["error"]
+
+
+async def test_recipient_not_yet_in_the_directory_is_retried():
+    smtp = FakeSmtp()
+    worker, store, published, delivery = setup(smtp=smtp)
+    del store.view.staff["S-EV-2"]
+    await worker.attempt(delivery)
+    assert not smtp.sent and store.retries and "unknown_recipient" in store.retries[0][1]
+
+
+async def test_new_contact_details_are_used_when_sending():
+    smtp = FakeSmtp()
+    worker, store, published, delivery = setup(smtp=smtp)
+    store.view.staff["S-EV-2"] = dataclasses.replace(store.view.staff["S-EV-2"], email="binh.moi@example.vn",
+                                                     full_name="Hoàng Văn Bình (mới)")
+    await worker.attempt(delivery)
+    ((message, address),) = smtp.sent
+    assert address == "binh.moi@example.vn" and message["To"].addresses[0].display_name == "Hoàng Văn Bình (mới)"
+
+
+def test_outcome_ids_are_deterministic():
+    _, _, _, delivery = setup()
+    first = DeliveryWorker._outcome(NotificationSent, delivery, "a@example.vn")
+    second = DeliveryWorker._outcome(NotificationSent, delivery, "a@example.vn")
+    failed = DeliveryWorker._outcome(NotificationFailed, delivery, "a@example.vn", error="x")
+    assert first.id == second.id != failed.id
+
+
+# ---- webhook channel -------------------------------------------------------------------------
+
+
+def hook_client(status: int, seen: list):
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status)
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+async def test_webhook_posts_signed_json():
+    seen = []
+    worker, store, published, delivery = setup("nomination.accepted", "unit:U-CDC", channel="webhook",
+                                               webhook=WebhookSender(hook_client(204, seen)))
+    await worker.attempt(delivery)
+    (request,) = seen
+    assert str(request.url) == "https://cdc.example.vn/hooks/thi-dua"
+    body = request.content
+    assert messages.verify_signature(SECRET, body, request.headers["X-Exemplars-Timestamp"],
+                                     request.headers["X-Exemplars-Signature"], now=NOW)
+    assert json.loads(body)["delivery_id"] == delivery["_id"]
+    assert store.finished[0]["status"] == "sent" and published[0].data.channel == "webhook"
+
+
+@pytest.mark.parametrize(("status", "failure"), [(500, TransientFailure), (503, TransientFailure),
+                                                 (429, TransientFailure), (404, PermanentFailure),
+                                                 (401, PermanentFailure)])
+async def test_webhook_answers_are_classified(status, failure):
+    sender = WebhookSender(hook_client(status, []))
+    with pytest.raises(failure):
+        await sender.send("https://x.example.vn/hook", b"{}", {})
+
+
+# ---- SMTP channel, against a real local server -----------------------------------------------
+
+
+async def test_smtp_sender_against_aiosmtpd(tmp_path):
+    port = free_port()
+    sink = MailSink(tmp_path, port=port, refuse={"refused@example.vn"}).start()
+    try:
+        sender = SmtpSender(NotificationsSettings(smtp_port=port))
+        worker, store, published, delivery = setup(smtp=sender, smtp_port=port)
+        await worker.attempt(delivery)
+        assert store.finished[0]["status"] == "sent"
+        ((raw, mail_from, rcpts),) = sink.received
+        assert rcpts == ["binh.hv@example.vn"] and mail_from == "khong-tra-loi@exemplars.local"
+        assert len(list(tmp_path.glob("*.eml"))) == 1
+        with pytest.raises(PermanentFailure, match="550"):
+            await sender.send(tiny_mail(), "refused@example.vn")
+    finally:
+        sink.stop()
+    with pytest.raises(TransientFailure, match="smtp unavailable"):  # nobody listens any more
+        await SmtpSender(NotificationsSettings(smtp_port=port, smtp_timeout_seconds=2)).send(tiny_mail(), "a@example.vn")
+
+
+def tiny_mail() -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = "Thử"
+    message.set_content("Nội dung")
+    return message
