@@ -28,6 +28,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         print("Starting Tansu and SecantusDB ...", flush=True)
         await stack.start_servers()
+        await stack.start_smtp_sink()
         for name in available_services():
             print(f"Starting {name} ...", flush=True)
             await stack.start_service(name)

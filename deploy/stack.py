@@ -58,6 +58,7 @@ class EmbeddedStack:
         self.logs = config.root / "logs"
         self.kafka: ManagedProcess | None = None
         self.mongo: ManagedProcess | None = None
+        self.smtp: ManagedProcess | None = None
         self.services: dict[str, list[ManagedProcess]] = {}
         self.http_ports: dict[str, int] = {}
 
@@ -85,6 +86,14 @@ class EmbeddedStack:
             self.logs / "secantus.log",
         ).start()
         await wait_for_port(self.config.mongo_port, self.mongo, timeout=60)
+
+    async def start_smtp_sink(self) -> None:
+        """aiosmtpd saving every mail as .eml under <root>/mail (make run only: tests run their own sink)."""
+        self.smtp = ManagedProcess(
+            "smtp-sink", python_module("services.notifications.sink", "--host", "127.0.0.1",
+                                       "--port", str(self.config.smtp_port), "--dir", str(self.config.root / "mail")),
+            self.logs / "smtp-sink.log").start()
+        await wait_for_port(self.config.smtp_port, self.smtp)
 
     # ---- services --------------------------------------------------------------------------
 
@@ -129,7 +138,7 @@ class EmbeddedStack:
 
     def stop(self) -> None:
         self.stop_services()
-        for server in (self.kafka, self.mongo):
+        for server in (self.kafka, self.mongo, self.smtp):
             if server is not None:
                 server.stop()
 
@@ -138,6 +147,8 @@ class EmbeddedStack:
             f"Kafka (Tansu, memory)   {self.config.bootstrap}",
             f"MongoDB (SecantusDB)    {self.config.mongo_uri}   data: {self.config.root / 'secantus'}",
         ]
+        if self.smtp is not None:
+            lines.append(f"SMTP sink (aiosmtpd)    127.0.0.1:{self.config.smtp_port}   mail: {self.config.root / 'mail'}")
         for name, instances in self.services.items():
             for proc in instances:
                 lines.append(f"{proc.name:<23} http://127.0.0.1:{proc.http_port}   pid {proc.pid}   log {proc.log_path}")
