@@ -4,33 +4,20 @@ Score sheets stay private while an evaluation is open (evaluators judge independ
 the API says who has scored, and the per-criterion breakdown once the panel is done.
 """
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import JSONResponse
 
 from services.evaluations.criteria import CriteriaError, CriteriaRegistry
 from services.evaluations.domain import ExemplarStatus, Status
 from services.evaluations.store import EvaluationStore
+from shared.http import Lifespan, Readiness, service_api
 from shared.vocabulary import Field, NomineeKind, RecognitionLevel
-
-Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
 
 def create_api(store: EvaluationStore, registry: CriteriaRegistry, readiness: Readiness,
-               lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]) -> FastAPI:
-    api = FastAPI(title="Exemplars — evaluations", version="1", lifespan=lifespan)
-
-    @api.get("/health/live")
-    async def live() -> dict[str, str]:
-        return {"status": "live"}
-
-    @api.get("/health/ready")
-    async def ready() -> JSONResponse:
-        checks = await readiness()
-        return JSONResponse({"ready": all(checks.values()), "checks": checks}, status_code=200 if all(checks.values()) else 503)
+               lifespan: Lifespan) -> FastAPI:
+    api = service_api("evaluations", readiness, lifespan)
 
     @api.get("/evaluations")
     async def evaluations(year: int | None = None, unit_id: str | None = None, status: Status | None = None,

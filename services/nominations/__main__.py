@@ -1,17 +1,12 @@
 """`python -m services.nominations`: run the service with its read endpoints."""
 
-import uvicorn
-
 from services.nominations.app import create_app
 from services.nominations.settings import NominationsSettings
-from shared import logs
+from shared.http import serve
 
 
 def main() -> None:
-    settings = NominationsSettings()
-    logs.configure("nominations", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None,
-                timeout_graceful_shutdown=int(settings.graceful_timeout_seconds))
+    serve("nominations", NominationsSettings(), create_app)
 
 
 if __name__ == "__main__":

@@ -1,31 +1,18 @@
 """Read endpoints of the nominations projection."""
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import JSONResponse
 
 from services.nominations.domain import Status
 from services.nominations.store import NominationStore
+from shared.http import Lifespan, Readiness, service_api
 from shared.programme import Programme
-
-Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
 
 def create_api(store: NominationStore, programme: Programme, readiness: Readiness,
-               lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]) -> FastAPI:
-    api = FastAPI(title="Exemplars — nominations", version="1", lifespan=lifespan)
-
-    @api.get("/health/live")
-    async def live() -> dict[str, str]:
-        return {"status": "live"}
-
-    @api.get("/health/ready")
-    async def ready() -> JSONResponse:
-        checks = await readiness()
-        return JSONResponse({"ready": all(checks.values()), "checks": checks}, status_code=200 if all(checks.values()) else 503)
+               lifespan: Lifespan) -> FastAPI:
+    api = service_api("nominations", readiness, lifespan)
 
     @api.get("/nominations")
     async def nominations(unit_id: str | None = None, year: int | None = None, status: Status | None = None,

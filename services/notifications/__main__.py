@@ -1,17 +1,12 @@
 """`python -m services.notifications`: run the service with its read endpoints."""
 
-import uvicorn
-
 from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
-from shared import logs
+from shared.http import serve
 
 
 def main() -> None:
-    settings = NotificationsSettings()
-    logs.configure("notifications", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None,
-                timeout_graceful_shutdown=int(settings.graceful_timeout_seconds))
+    serve("notifications", NotificationsSettings(), create_app)
 
 
 if __name__ == "__main__":

@@ -1,31 +1,18 @@
 """Read endpoints of the delivery ledger."""
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import JSONResponse
 
 from services.notifications.store import NotificationStore
 
-Readiness = Callable[[], Awaitable[dict[str, bool]]]
 Status = Literal["pending", "sending", "sent", "failed"]
+from shared.http import Lifespan, Readiness, service_api
 
 
 def create_api(store: NotificationStore, readiness: Readiness,
-               lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]) -> FastAPI:
-    api = FastAPI(title="Exemplars — notifications", version="1", lifespan=lifespan)
-
-    @api.get("/health/live")
-    async def live() -> dict[str, str]:
-        return {"status": "live"}
-
-    @api.get("/health/ready")
-    async def ready() -> JSONResponse:
-        checks = await readiness()
-        return JSONResponse({"ready": all(checks.values()), "checks": checks},
-                            status_code=200 if all(checks.values()) else 503)
+               lifespan: Lifespan) -> FastAPI:
+    api = service_api("notifications", readiness, lifespan)
 
     @api.get("/deliveries")
     async def deliveries(recipient_id: str | None = None, status: Status | None = None, event_id: str | None = None,
