@@ -57,6 +57,10 @@ class DeadLetterCounter:
         self.counts[(topic, reason)] += 1
 
 
+def group_id(settings: ServiceSettings, service: str, name: str) -> str:
+    return f"{settings.kafka_group_prefix}{service}.{name}"
+
+
 def make_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
@@ -153,7 +157,7 @@ def subscribe(
     @broker.subscriber(
         topic,
         batch=True,
-        group_id=f"{settings.kafka_group_prefix}{service}.{name}",
+        group_id=group_id(settings, service, name),
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,

@@ -14,6 +14,7 @@ from services.nominations.store import NominationStore
 from shared import kafka, mongo, topics
 from shared.clock import Clock, clock_for
 from shared.events import NominationAccepted
+from shared.lag import LagProbe
 from shared.programme import load_programme
 
 SERVICE = "nominations"
@@ -49,10 +50,17 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
                      description="nomination.accepted, .rejected, .withdrawn, .withdrawal_rejected, unit.quota_shortfall")
     FastStream(broker, logger=log)  # registers the app for `faststream docs gen`
 
+    lag = LagProbe(settings.kafka_bootstrap_servers)
+
     async def shortfall_schedule() -> None:
         await asyncio.sleep(settings.shortfall_first_check_seconds)
         while True:
             try:
+                # A unit is short only if none of the nominations already sent are still
+                # unread: after a restart or a backlog, catch up first (every instance's
+                # commits count, so this holds with several instances too).
+                await lag.wait_caught_up(kafka.group_id(settings, SERVICE, "directory"), [topics.DIRECTORY])
+                await lag.wait_caught_up(kafka.group_id(settings, SERVICE, "intake"), [topics.NOMINATIONS_INTAKE])
                 pending = await handlers.shortfalls(clock())
                 if pending:
                     await kafka.publish(broker, kafka.outgoing(topics.NOMINATIONS, pending), settings)
@@ -75,6 +83,7 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
             yield
         finally:
             schedule.cancel()
+            await lag.close()
             await broker.stop()  # waits for in-flight batches, up to the graceful timeout
             await client.close()
             log.info("nominations service stopped")

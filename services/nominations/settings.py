@@ -12,6 +12,6 @@ class NominationsSettings(ServiceSettings):
     mongo_database: str = "exemplars_nominations"
     programme_file: str | None = None  # None: the programme shipped in shared/programme.yaml
     shortfall_check_seconds: float = 3600.0
-    # A new instance reads the intake from offset 0 before it may judge who is short.
-    shortfall_first_check_seconds: float = 300.0
+    # Every check also waits until the intake has been read to its end (services/nominations/app.py).
+    shortfall_first_check_seconds: float = 60.0
     clock_today: dt.date | None = None  # freeze "today" for rehearsals and tests
