@@ -90,12 +90,25 @@ class Outcome(StrEnum):
     NOT_RECOGNIZED = "not_recognized"
 
 
+OUTCOME_NAMES_VI: dict[Outcome, str] = {
+    Outcome.RECOGNIZE: "Đề nghị công nhận",
+    Outcome.FOSTER: "Tiếp tục bồi dưỡng",
+    Outcome.NOT_RECOGNIZED: "Không đề nghị công nhận",
+}
+
+
 class RecognitionLevel(StrEnum):
     UNIT = "unit"
     MINISTRY = "ministry"
+
+
+LEVEL_NAMES_VI: dict[RecognitionLevel, str] = {RecognitionLevel.UNIT: "cấp đơn vị", RecognitionLevel.MINISTRY: "cấp Bộ"}
 
 
 class Trend(StrEnum):
     MAINTAINED = "maintained"  # duy trì
     GROWING = "growing"  # phát triển
     DECLINING = "declining"  # suy giảm
+
+
+TREND_NAMES_VI: dict[Trend, str] = {Trend.MAINTAINED: "Duy trì", Trend.GROWING: "Phát triển", Trend.DECLINING: "Suy giảm"}

@@ -76,7 +76,8 @@ class FollowUp:
                      "description": rep.description, "reported_by": rep.reported_by, "at": event.time,
                      "event_id": event.id}
             replicated = make(ExemplarReplicated, exemplar_id=doc["_id"], unit_id=doc["unit_id"], title=doc["title"],
-                              adopting_unit_id=rep.adopting_unit_id, distinct_units=len(adopters))
+                              adopting_unit_id=rep.adopting_unit_id, distinct_units=len(adopters),
+                              new_unit=rep.adopting_unit_id not in doc["adopters"])
             return Decision([derived(replicated, event, doc["_id"])],
                             {"adopters": adopters, "replications": doc["replications"] + [entry]})
 

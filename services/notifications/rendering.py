@@ -26,23 +26,15 @@ from pydantic import BaseModel
 from services.notifications.routing import TEMPLATE_SUFFIX, TEMPLATES_DIR
 from shared.vocabulary import (
     FIELD_NAMES_VI,
+    LEVEL_NAMES_VI,
     NOMINEE_KIND_NAMES_VI,
+    OUTCOME_NAMES_VI,
     ROLE_NAMES_VI,
-    Outcome,
-    RecognitionLevel,
-    Trend,
+    TREND_NAMES_VI,
 )
 
 SUBJECT_MAX = 200  # characters; long titles are cut with an ellipsis
 
-# Vocabulary shared/vocabulary.py does not name in Vietnamese yet.
-OUTCOME_NAMES_VI = {
-    Outcome.RECOGNIZE: "Đề nghị công nhận",
-    Outcome.FOSTER: "Tiếp tục bồi dưỡng",
-    Outcome.NOT_RECOGNIZED: "Không đề nghị công nhận",
-}
-LEVEL_NAMES_VI = {RecognitionLevel.UNIT: "cấp đơn vị", RecognitionLevel.MINISTRY: "cấp Bộ"}
-TREND_NAMES_VI = {Trend.MAINTAINED: "Duy trì", Trend.GROWING: "Phát triển", Trend.DECLINING: "Suy giảm"}
 INPUT_TYPE_NAMES_VI = {
     "evaluation.score_submitted": "phiếu chấm điểm",
     "evaluation.conflict_declared": "khai báo xung đột lợi ích",

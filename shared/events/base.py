@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 Identifier = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
 ]
+# An exemplar's id is "EX-" + its nomination's id (services/evaluations/domain.py) and must
+# still be an Identifier: nomination ids are three characters shorter.
+NominationId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=61, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 Year = Annotated[int, Field(ge=2000, le=2100)]

@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import Field
 
-from shared.events.base import Identifier, LongText, Payload, Reason, Text, Year
+from shared.events.base import Identifier, LongText, NominationId, Payload, Reason, Text, Year
 from shared.vocabulary import Field as SectorField
 from shared.vocabulary import NomineeKind, Outcome, RecognitionLevel, Trend
 
@@ -16,7 +16,7 @@ class ScoreSubmitted(Payload):
 
     event_type = "evaluation.score_submitted"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     evaluator_id: Identifier
     scores: dict[Identifier, float]
     # The evaluator's finding on each gate of the set (e.g. complete file): True = passed.
@@ -27,7 +27,7 @@ class ScoreSubmitted(Payload):
 class ConflictDeclared(Payload):
     event_type = "evaluation.conflict_declared"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     evaluator_id: Identifier
     reason: Text
 
@@ -35,7 +35,7 @@ class ConflictDeclared(Payload):
 class CouncilDecisionRecorded(Payload):
     event_type = "council.decision_recorded"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     recognized: bool
     level: RecognitionLevel | None = None  # required when recognized
     decision_ref: Text  # e.g. "123/QĐ-BTNMT"
@@ -93,7 +93,7 @@ class CriteriaSetRef(Payload):
 class PanelAssigned(Payload):
     event_type = "evaluation.panel_assigned"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     unit_id: Identifier
     year: Year
     field: SectorField
@@ -109,7 +109,7 @@ class PanelIncomplete(Payload):
 
     event_type = "evaluation.panel_incomplete"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     unit_id: Identifier
     title: Text
     required: int
@@ -119,7 +119,7 @@ class PanelIncomplete(Payload):
 class EvaluatorReplaced(Payload):
     event_type = "evaluation.evaluator_replaced"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     title: Text
     recused_id: Identifier
     replacement_id: Identifier | None  # None: nobody eligible is left
@@ -130,7 +130,7 @@ class EvaluatorReplaced(Payload):
 class EvaluationReminder(Payload):
     event_type = "evaluation.reminder"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     evaluator_id: Identifier
     title: Text
     deadline: dt.date
@@ -140,7 +140,7 @@ class EvaluationReminder(Payload):
 class EvaluationOverdue(Payload):
     event_type = "evaluation.overdue"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     evaluator_id: Identifier
     title: Text
     deadline: dt.date
@@ -161,7 +161,7 @@ class EvaluationCompleted(Payload):
 
     event_type = "evaluation.completed"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     unit_id: Identifier
     year: Year
     field: SectorField
@@ -179,7 +179,7 @@ class EvaluationCompleted(Payload):
 class EvaluationCancelled(Payload):
     event_type = "evaluation.cancelled"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     reason: Text
 
 
@@ -187,7 +187,7 @@ class ExemplarRecognized(Payload):
     event_type = "exemplar.recognized"
 
     exemplar_id: Identifier
-    nomination_id: Identifier
+    nomination_id: NominationId
     unit_id: Identifier
     year: Year
     field: SectorField
@@ -202,7 +202,7 @@ class ExemplarNotRecognized(Payload):
     event_type = "exemplar.not_recognized"
 
     exemplar_id: Identifier
-    nomination_id: Identifier
+    nomination_id: NominationId
     unit_id: Identifier
     year: Year
     title: Text
@@ -244,6 +244,8 @@ class ExemplarReplicated(Payload):
     title: Text
     adopting_unit_id: Identifier
     distinct_units: int  # running count of distinct units applying it
+    # False when the unit had applied it before: the report is kept, the count does not move.
+    new_unit: bool = True
 
 
 class InputRejected(Payload):

@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import Field, HttpUrl, model_validator
 
-from shared.events.base import Identifier, LongText, Payload, Reason, Text, Year
+from shared.events.base import Identifier, LongText, NominationId, Payload, Reason, Text, Year
 from shared.vocabulary import EvidenceKind, NomineeKind
 
 
@@ -35,7 +35,7 @@ class NominationSubmitted(Payload):
 
     event_type = "nomination.submitted"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     unit_id: Identifier
     year: Year
     nominee: Nominee
@@ -60,7 +60,7 @@ class NominationWithdrawn(Payload):
 
     event_type = "nomination.withdrawn"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     unit_id: Identifier
     requested_by: Identifier
     reason: Text | None = None
@@ -80,7 +80,7 @@ class NominationAccepted(NominationSubmitted):
 class NominationRejected(Payload):
     event_type = "nomination.rejected"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     unit_id: Identifier
     year: int
     submitter_id: Identifier | None = None
@@ -91,7 +91,7 @@ class NominationRejected(Payload):
 class WithdrawalRejected(Payload):
     event_type = "nomination.withdrawal_rejected"
 
-    nomination_id: Identifier
+    nomination_id: NominationId
     unit_id: Identifier
     requested_by: Identifier
     reasons: list[Reason]

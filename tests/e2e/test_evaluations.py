@@ -186,13 +186,15 @@ async def test_from_nomination_to_recognition_and_follow_up(service, stack, prod
     by_type = {e.type: e.data for e in reviewed}
     assert by_type["exemplar.review_recorded"].adopting_units == 1 and by_type["exemplar.review_recorded"].needs_support
     assert by_type["exemplar.support_needed"].difficulties == "Thiếu kinh phí duy trì"
-    counts = []
+    counts, new = [], []
     for unit in ("VT", "VT", "KTTV", "BHD"):
         report = ReplicationReported(exemplar_id=exemplar_id, adopting_unit_id=unit, applied_on=dt.date(2025, 12, 5),
                                      reported_by=OFFICERS[unit].staff_id)
         [replicated] = await answer(topic_log, await publish(producer, topics.EVALUATIONS_INTAKE, report, exemplar_id))
         counts.append(replicated.data.distinct_units)
+        new.append(replicated.data.new_unit)
     assert counts == [2, 2, 2, 3]
+    assert new == [True, False, False, True]  # KTTV came in through the review
     visit = await publish(producer, topics.EVALUATIONS_INTAKE, VisitReported(
         exemplar_id=exemplar_id, visiting_unit_id="SNNMT-HN", visited_on=dt.date(2025, 12, 10), participants=12),
         exemplar_id)

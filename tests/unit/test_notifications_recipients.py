@@ -247,3 +247,8 @@ def test_nomination_view_names_for_templates():
     assert names["U-CDC"].startswith("Cục Đo đạc") and names["S-VP"] == "Đỗ Thị Mai"
     assert isinstance(view.nominations[NOMINATION], NominationView)
 
+
+
+def test_a_unit_reporting_a_replication_again_tells_nobody():
+    again = sample_payloads()["exemplar.replicated"].model_copy(update={"new_unit": False})
+    assert recipients("exemplar.replicated", payload=again) == []
