@@ -1,13 +1,17 @@
-"""What every service's HTTP side shares: the health endpoints and the uvicorn runner."""
+"""What every service's HTTP side shares: health, metrics and AsyncAPI endpoints, the uvicorn runner."""
 
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import cache
+from typing import Any
 
 import uvicorn
+import yaml
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from shared import logs
+from shared import asyncapi, logs
+from shared.metrics import ServiceMetrics
 from shared.settings import ServiceSettings
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
@@ -27,6 +31,33 @@ def service_api(service: str, readiness: Readiness, lifespan: Lifespan) -> FastA
         checks = await readiness()
         healthy = all(checks.values())
         return JSONResponse({"ready": healthy, "checks": checks}, status_code=200 if healthy else 503)
+
+    return api
+
+
+def with_operations(api: FastAPI, metrics: ServiceMetrics, asyncapi_document: Callable[[], dict[str, Any]]) -> FastAPI:
+    """Add `/metrics` (Prometheus text format) and the AsyncAPI document at `/docs/asyncapi` (HTML),
+    `/docs/asyncapi.json` and `/docs/asyncapi.yaml`. `api.state.asyncapi()` gives the document."""
+    document = cache(asyncapi_document)  # the broker's declarations do not change once built
+    api.state.asyncapi = document
+
+    @api.get("/metrics", tags=["operations"], response_class=Response)
+    async def prometheus() -> Response:
+        body, content_type = await metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    @api.get("/docs/asyncapi", tags=["operations"], response_class=HTMLResponse)
+    async def asyncapi_html() -> HTMLResponse:
+        return HTMLResponse(asyncapi.to_html(document()))
+
+    @api.get("/docs/asyncapi.json", tags=["operations"])
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(document())
+
+    @api.get("/docs/asyncapi.yaml", tags=["operations"], response_class=Response)
+    async def asyncapi_yaml() -> Response:
+        text = yaml.safe_dump(document(), allow_unicode=True, sort_keys=False)
+        return Response(text, media_type="application/yaml")
 
     return api
 

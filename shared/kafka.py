@@ -18,16 +18,17 @@ import base64
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+from weakref import WeakKeyDictionary
 
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-from pymongo.errors import ConnectionFailure, WaitQueueTimeoutError
 
-from shared import envelope
+from shared import envelope, logs
 from shared.envelope import Event, PoisonMessage
+from shared.outages import OUTAGES
 from shared.settings import ServiceSettings
 from shared.topics import dlq
 
@@ -35,8 +36,6 @@ log = logging.getLogger("exemplars.kafka")
 
 Handler = Callable[[Event], Awaitable[list[Event]]]
 
-# Failures of the infrastructure, not of the event: waiting is the only right answer.
-OUTAGES: tuple[type[BaseException], ...] = (ConnectionFailure, WaitQueueTimeoutError, KafkaError, OSError)
 
 
 @dataclass(frozen=True)
@@ -47,21 +46,30 @@ class Outgoing:
     headers: dict[str, str]
 
 
-class DeadLetterCounter:
-    """Counts dead letters by source topic and reason, for metrics and status."""
+@dataclass(frozen=True)
+class Subscription:
+    """What one `subscribe` call consumes: read by the metrics (lag) and the AsyncAPI document."""
 
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, str], int] = defaultdict(int)
+    title: str
+    topic: str
+    group_id: str
+    event_types: tuple[str, ...]
+    ignores_others: bool
 
-    def add(self, topic: str, reason: str) -> None:
-        self.counts[(topic, reason)] += 1
+
+_subscriptions: "WeakKeyDictionary[KafkaBroker, list[Subscription]]" = WeakKeyDictionary()
+
+
+def subscriptions(broker: KafkaBroker) -> list[Subscription]:
+    return list(_subscriptions.get(broker, ()))
 
 
 def group_id(settings: ServiceSettings, service: str, name: str) -> str:
     return f"{settings.kafka_group_prefix}{service}.{name}"
 
 
-def make_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
+def make_broker(settings: ServiceSettings, client_id: str, middlewares: Sequence[Any] = ()) -> KafkaBroker:
+    """`middlewares`: FastStream broker middlewares, e.g. the metrics' (they see every publish)."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=client_id,
@@ -70,6 +78,7 @@ def make_broker(settings: ServiceSettings, client_id: str) -> KafkaBroker:
         acks="all",
         logger=logging.getLogger(f"exemplars.{client_id}.broker"),
         log_level=logging.DEBUG,  # per-message logs cost more than the handler (TRAPS.md)
+        middlewares=tuple(middlewares),
     )
 
 
@@ -102,7 +111,8 @@ async def publish(broker: KafkaBroker, messages: list[Outgoing], settings: Servi
             return
         except OUTAGES as exc:
             attempt += 1
-            log.warning("publish failed (attempt %d), retrying: %r", attempt, exc)
+            log.warning("publish of %d records to %s failed (attempt %d), retrying: %r", len(messages),
+                        ", ".join(sorted({m.topic for m in messages})), attempt, exc)
             await asyncio.sleep(_backoff(settings, attempt))
 
 
@@ -116,7 +126,6 @@ def subscribe(
     output_topic: str,
     settings: ServiceSettings,
     ignore_unhandled: bool,
-    dead_letters: DeadLetterCounter,
 ) -> None:
     """Consume `topic` with `handlers` by event type; their events go to `output_topic`.
 
@@ -125,15 +134,21 @@ def subscribe(
     """
 
     async def handle_record(record) -> list[Outgoing]:
-        try:
-            event = envelope.decode(record.key, record.value, record.headers)
-        except PoisonMessage as exc:
-            return [_dead_letter(record, service, "undecodable", str(exc), dead_letters)]
+        # Every log line about this record, down to the handlers' own, carries where it came from.
+        with logs.about(topic=record.topic, partition=record.partition, offset=record.offset, **_header_ids(record)):
+            try:
+                event = envelope.decode(record.key, record.value, record.headers)
+            except PoisonMessage as exc:
+                return [_dead_letter(record, service, "undecodable", str(exc))]
+            with logs.about(event_id=event.id, event_type=event.type, subject=event.subject or event.key):
+                return await handle_event(record, event)
+
+    async def handle_event(record, event: Event) -> list[Outgoing]:
         handler = handlers.get(event.type)
         if handler is None:
             if ignore_unhandled:
                 return []
-            return [_dead_letter(record, service, "unexpected_type", f"{event.type} is not accepted on {topic}", dead_letters)]
+            return [_dead_letter(record, service, "unexpected_type", f"{event.type} is not accepted on {topic}")]
         failures = attempt = 0
         while True:
             attempt += 1
@@ -145,7 +160,7 @@ def subscribe(
                 failures += 1
                 log.exception("handler failed on %s %s (%d/%d)", event.type, event.id, failures, settings.handler_retries)
                 if failures > settings.handler_retries:
-                    return [_dead_letter(record, service, "handler_error", repr(exc), dead_letters)]
+                    return [_dead_letter(record, service, "handler_error", repr(exc))]
             await asyncio.sleep(_backoff(settings, attempt))
 
     async def handle_partition(records: list) -> list[Outgoing]:
@@ -154,19 +169,33 @@ def subscribe(
             results.extend(await handle_record(record))
         return results
 
+    subscription = Subscription(f"{service}.{name}", topic, group_id(settings, service, name), tuple(handlers),
+                                ignore_unhandled)
+    _subscriptions.setdefault(broker, []).append(subscription)
+    others = "ignored" if ignore_unhandled else f"dead-lettered to {dlq(topic)}"
+    # Declared for the AsyncAPI document; dead letters go out through `publish`.
+    broker.publisher(dlq(topic), title=f"{subscription.title}.dlq",
+                     description=f"Records of {topic} that {service} could not process (original key, value and "
+                                 "headers, plus x-dlq-reason, x-dlq-error, x-dlq-service, x-dlq-topic, "
+                                 "x-dlq-partition, x-dlq-offset, x-dlq-original-headers).")
+
     @broker.subscriber(
         topic,
         batch=True,
-        group_id=group_id(settings, service, name),
+        group_id=subscription.group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         max_records=settings.kafka_max_records,
         session_timeout_ms=settings.kafka_session_timeout_ms,
-        title=f"{service}.{name}",
+        title=subscription.title,
+        description=f"Consumer group {subscription.group_id}. Other event types are {others}.",
         # FastStream would parse JSON bodies before our handler runs, and a body it cannot
         # parse would fail the whole batch outside our dead-letter path: we decode ourselves.
         decoder=_raw_body,
+        # And it decodes every header as UTF-8 first: one foreign header would fail the batch
+        # the same way. It gets sanitised copies; the handler reads the records untouched.
+        parser=_parse_keeping_records,
     )
     async def consume(msg: KafkaMessage) -> None:
         by_partition: dict[int, list] = defaultdict(list)
@@ -181,9 +210,32 @@ async def _raw_body(msg: KafkaMessage) -> None:
     return None
 
 
-def _dead_letter(record, service: str, reason: str, error: str, counter: DeadLetterCounter) -> Outgoing:
+async def _parse_keeping_records(records: tuple, original_parser) -> KafkaMessage:
+    message = await original_parser(tuple(replace(r, headers=[(name, raw) for name, raw in r.headers if _utf8(raw)])
+                                          for r in records))
+    message.raw_message = records
+    return message
+
+
+def _utf8(raw: bytes | None) -> bool:
+    try:
+        (raw or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _header_ids(record) -> dict[str, str]:
+    """The CloudEvents id and type from the headers, so even an undecodable record's log lines name them."""
+    found = {}
+    for name, raw in record.headers or ():
+        if name in ("ce_id", "ce_type") and raw:
+            found["event_id" if name == "ce_id" else "event_type"] = raw.decode("utf-8", "replace")[:200]
+    return found
+
+
+def _dead_letter(record, service: str, reason: str, error: str) -> Outgoing:
     log.warning("dead-lettering %s[%d]@%d: %s: %s", record.topic, record.partition, record.offset, reason, error)
-    counter.add(record.topic, reason)
     original = [[name, base64.b64encode(raw or b"").decode()] for name, raw in record.headers]
     headers = {}
     for name, raw in record.headers:

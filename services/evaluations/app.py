@@ -5,7 +5,6 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from faststream import FastStream
 
 from services.evaluations.api import create_api
 from services.evaluations.criteria import load_criteria
@@ -14,12 +13,20 @@ from services.evaluations.handlers import Lifecycle
 from services.evaluations.reminders import due_reminders
 from services.evaluations.settings import EvaluationsSettings
 from services.evaluations.store import EvaluationStore
-from shared import kafka, mongo, topics
+from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
-from shared.events import EvaluationCompleted
+from shared.http import with_operations
+from shared.lag import LagProbe
+from shared.metrics import ServiceMetrics
+from shared.outages import until_available
 from shared.programme import load_programme
 
 SERVICE = "evaluations"
+DESCRIPTION = """The evaluations service: builds a panel for every accepted nomination (never from the
+nominee's unit), takes the evaluators' scores against the field's criteria set, computes the
+recommendation, turns the council's decision into a recognition, and follows recognised
+exemplars (reviews, support needed, replication, study visits). It is the only writer of
+exemplars.evaluations."""
 log = logging.getLogger("exemplars.evaluations")
 
 
@@ -32,11 +39,11 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     store = EvaluationStore(client[settings.mongo_database])
     lifecycle = Lifecycle(store, registry, policy, settings.replacement_min_days)
     follow_up = FollowUp(store)
-    dead_letters = kafka.DeadLetterCounter()
     clock = clock or clock_for(settings.clock_today)
 
-    broker = kafka.make_broker(settings, SERVICE)
-    common = dict(service=SERVICE, output_topic=topics.EVALUATIONS, settings=settings, dead_letters=dead_letters)
+    metrics = ServiceMetrics(SERVICE)
+    broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
+    common = dict(service=SERVICE, output_topic=topics.EVALUATIONS, settings=settings)
     kafka.subscribe(broker, topics.EVALUATIONS_INTAKE, name="intake", ignore_unhandled=False, handlers={
         "evaluation.score_submitted": lifecycle.score_submitted,
         "evaluation.conflict_declared": lifecycle.conflict_declared,
@@ -55,11 +62,10 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
         "staff.removed": _staff(store.remove_staff, lifecycle),
     }, **common)
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
-    broker.publisher(topics.EVALUATIONS, title="evaluations.out", schema=EvaluationCompleted,
-                     description="evaluation.panel_assigned, .panel_incomplete, .evaluator_replaced, .reminder, "
-                                 ".overdue, .completed, .cancelled, .input_rejected; exemplar.recognized, "
-                                 ".not_recognized, .review_recorded, .support_needed, .replicated")
-    FastStream(broker, logger=log)  # registers the app for `faststream docs gen`
+    broker.publisher(topics.EVALUATIONS, title="evaluations.out",
+                     description="Panels, reminders, results, recognitions, follow-up, and refused inputs.")
+    lag = LagProbe(settings.kafka_bootstrap_servers)
+    metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
     async def reminder_schedule() -> None:
         while True:
@@ -78,7 +84,7 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        await store.ensure_indexes()
+        await until_available(store.ensure_indexes, "creating indexes")
         await broker.start()
         schedule = asyncio.create_task(reminder_schedule(), name="reminder-schedule")
         log.info("evaluations service started with %d criteria sets", len(registry.all()))
@@ -86,11 +92,13 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
             yield
         finally:
             schedule.cancel()
+            await lag.close()
             await broker.stop()  # waits for in-flight batches, up to the graceful timeout
             await client.close()
             log.info("evaluations service stopped")
 
-    return create_api(store, registry, readiness, lifespan)
+    api = create_api(store, registry, readiness, lifespan)
+    return with_operations(api, metrics, lambda: asyncapi.document(broker, service=SERVICE, description=DESCRIPTION))
 
 
 def _unit_registered(store: EvaluationStore):

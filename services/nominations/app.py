@@ -5,19 +5,24 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from faststream import FastStream
 
 from services.nominations.api import create_api
 from services.nominations.handlers import Handlers
 from services.nominations.settings import NominationsSettings
 from services.nominations.store import NominationStore
-from shared import kafka, mongo, topics
+from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
-from shared.events import NominationAccepted
+from shared.http import with_operations
 from shared.lag import LagProbe
+from shared.metrics import ServiceMetrics
+from shared.outages import until_available
 from shared.programme import load_programme
 
 SERVICE = "nominations"
+DESCRIPTION = """The nominations service: checks each unit's nominations against the directory and the
+programme (open years, fields, yearly quota, one nomination per nominee and year), answers
+every submission and withdrawal, and tells units below the yearly minimum after the
+reminder date. It is the only writer of exemplars.nominations."""
 log = logging.getLogger("exemplars.nominations")
 
 
@@ -26,11 +31,11 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
     client = mongo.connect(settings)
     store = NominationStore(client[settings.mongo_database])
     handlers = Handlers(store, programme)
-    dead_letters = kafka.DeadLetterCounter()
     clock = clock or clock_for(settings.clock_today)
 
-    broker = kafka.make_broker(settings, SERVICE)
-    common = dict(service=SERVICE, output_topic=topics.NOMINATIONS, settings=settings, dead_letters=dead_letters)
+    metrics = ServiceMetrics(SERVICE)
+    broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
+    common = dict(service=SERVICE, output_topic=topics.NOMINATIONS, settings=settings)
     kafka.subscribe(broker, topics.NOMINATIONS_INTAKE, name="intake", ignore_unhandled=False, handlers={
         "nomination.submitted": handlers.submitted,
         "nomination.withdrawn": handlers.withdrawn,
@@ -46,11 +51,11 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
         "exemplar.not_recognized": handlers.not_recognized,
     }, **common)
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
-    broker.publisher(topics.NOMINATIONS, title="nominations.out", schema=NominationAccepted,
-                     description="nomination.accepted, .rejected, .withdrawn, .withdrawal_rejected, unit.quota_shortfall")
-    FastStream(broker, logger=log)  # registers the app for `faststream docs gen`
+    broker.publisher(topics.NOMINATIONS, title="nominations.out",
+                     description="Answers to submissions and withdrawals, and quota shortfall notices.")
 
-    lag = LagProbe(settings.kafka_bootstrap_servers)
+    lag = LagProbe(settings.kafka_bootstrap_servers)  # the shortfall schedule's and the metrics'
+    metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
     async def shortfall_schedule() -> None:
         await asyncio.sleep(settings.shortfall_first_check_seconds)
@@ -75,7 +80,7 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        await store.ensure_indexes()
+        await until_available(store.ensure_indexes, "creating indexes")
         await broker.start()
         schedule = asyncio.create_task(shortfall_schedule(), name="shortfall-schedule")
         log.info("nominations service started")
@@ -88,4 +93,5 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
             await client.close()
             log.info("nominations service stopped")
 
-    return create_api(store, programme, readiness, lifespan)
+    api = create_api(store, programme, readiness, lifespan)
+    return with_operations(api, metrics, lambda: asyncapi.document(broker, service=SERVICE, description=DESCRIPTION))

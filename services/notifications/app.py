@@ -5,7 +5,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from faststream import FastStream
 
 from services.notifications.api import create_api
 from services.notifications.delivery import DeliveryWorker, SmtpSender, WebhookSender
@@ -13,11 +12,18 @@ from services.notifications.handlers import Handlers
 from services.notifications.routing import default_routes
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import NotificationStore
-from shared import kafka, mongo, topics
+from shared import asyncapi, kafka, mongo, topics
 from shared.envelope import Event
-from shared.events import NotificationSent
+from shared.http import with_operations
+from shared.lag import LagProbe
+from shared.metrics import ServiceMetrics
+from shared.outages import until_available
 
 SERVICE = "notifications"
+DESCRIPTION = """The notifications service: keeps its own view of units and staff, routes the events of
+the other services to the people concerned (by role and scope), and mails them in Vietnamese
+(or calls their webhook), each delivery recorded first and retried with backoff. It is the
+only writer of exemplars.notifications."""
 log = logging.getLogger("exemplars.notifications")
 
 
@@ -26,10 +32,10 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     client = mongo.connect(settings)
     store = NotificationStore(client[settings.mongo_database])
     handlers = Handlers(store, settings, routes)
-    dead_letters = kafka.DeadLetterCounter()
 
-    broker = kafka.make_broker(settings, SERVICE)
-    common = dict(service=SERVICE, output_topic=topics.NOTIFICATIONS, settings=settings, dead_letters=dead_letters)
+    metrics = ServiceMetrics(SERVICE)
+    broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
+    common = dict(service=SERVICE, output_topic=topics.NOTIFICATIONS, settings=settings)
     kafka.subscribe(broker, topics.DIRECTORY, name="directory", ignore_unhandled=False, handlers={
         "unit.registered": handlers.unit_registered,
         "staff.registered": handlers.staff_registered,
@@ -40,9 +46,10 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
         own = {t: routed[t] for t in topics.BY_NAME[topic].event_types if t in routed}
         kafka.subscribe(broker, topic, name=name, ignore_unhandled=True, handlers=own, **common)
     # Declared for the AsyncAPI document; the delivery worker publishes through kafka.publish.
-    broker.publisher(topics.NOTIFICATIONS, title="notifications.out", schema=NotificationSent,
-                     description="notification.sent, notification.failed; key: recipient id")
-    FastStream(broker, logger=log)
+    broker.publisher(topics.NOTIFICATIONS, title="notifications.out",
+                     description="The final outcome of each delivery (one per event, recipient and channel).")
+    lag = LagProbe(settings.kafka_bootstrap_servers)
+    metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
     async def publish(events: list[Event]) -> None:
         await kafka.publish(broker, kafka.outgoing(topics.NOTIFICATIONS, events), settings)
@@ -55,7 +62,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        await store.ensure_indexes()
+        await until_available(store.ensure_indexes, "creating indexes")
         await broker.start()
         worker.start()
         if not handlers.webhooks:
@@ -65,9 +72,11 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
             yield
         finally:
             await worker.stop(settings.graceful_timeout_seconds)
+            await lag.close()
             await broker.stop()  # waits for in-flight batches, up to the graceful timeout
             await http.aclose()
             await client.close()
             log.info("notifications service stopped")
 
-    return create_api(store, readiness, lifespan)
+    api = create_api(store, readiness, lifespan)
+    return with_operations(api, metrics, lambda: asyncapi.document(broker, service=SERVICE, description=DESCRIPTION))

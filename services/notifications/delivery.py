@@ -21,6 +21,7 @@ from services.notifications.domain import Channel, Recipient
 from services.notifications.routing import Route
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import FAILED, SENT, NotificationStore
+from shared import logs
 from shared.envelope import Event, from_document, new_event
 from shared.events import NotificationFailed, NotificationSent
 
@@ -153,6 +154,11 @@ class DeliveryWorker:
     # ---- one attempt -----------------------------------------------------------------------
 
     async def attempt(self, delivery: dict) -> None:
+        with logs.about(event_id=delivery["event_id"], event_type=delivery["event_type"],
+                        subject=delivery["recipient_id"], delivery_id=delivery["_id"]):
+            await self._attempt(delivery)
+
+    async def _attempt(self, delivery: dict) -> None:
         attempts = delivery["attempts"]
         address = delivery.get("address")
         try:

@@ -169,7 +169,9 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_stream_goes_on(nomin
     invalid_value = json.dumps({**json.loads(valid_value), "year": "hai nghìn"}).encode()
     # A valid event of a type that belongs on another topic.
     _, unit_value, wrong_topic = envelope.encode(new_event(demo_data.units()[3], key=key.decode(), source="urn:hr"))
+    foreign = {**valid_headers, "ce_id": str(uuid.uuid4()), "ce_source": b"urn:unit:\xff\xfe"}  # not UTF-8
     poison = [
+        ("undecodable", valid_value, foreign),  # first: FastStream would have failed the whole batch on it
         ("undecodable", garbage, {**valid_headers, "ce_id": str(uuid.uuid4())}),
         ("undecodable", valid_value, unknown),
         ("undecodable", invalid_value, {**valid_headers, "ce_id": str(uuid.uuid4())}),
@@ -177,19 +179,21 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_stream_goes_on(nomin
     ]
     for _, value, headers in poison:
         await producer.send_and_wait(topics.NOMINATIONS_INTAKE, value, key=key,
-                                     headers=[(k, v.encode()) for k, v in headers.items()])
+                                     headers=[(k, v if isinstance(v, bytes) else v.encode()) for k, v in headers.items()])
     reply = await answer(topic_log, await submit(producer, good))  # the same partition goes on
     assert reply.type == "nomination.accepted"
 
     letters = await dlq.wait_for(lambda: [r for r in dlq.records if r.key == key] if len(
-        [r for r in dlq.records if r.key == key]) >= len(poison) else None, what="four dead letters")
+        [r for r in dlq.records if r.key == key]) >= len(poison) else None, what="five dead letters")
     assert [r.value for r in letters] == [value for _, value, _ in poison]  # original bytes, in order
     for letter, (reason, _, headers) in zip(letters, poison, strict=True):
         meta = dict((k, v.decode()) for k, v in letter.headers if k.startswith("x-dlq"))
         assert meta["x-dlq-reason"] == reason and meta["x-dlq-service"] == "nominations"
         assert meta["x-dlq-topic"] == topics.NOMINATIONS_INTAKE and meta["x-dlq-error"]
-        original = {k: base64.b64decode(v).decode() for k, v in json.loads(meta["x-dlq-original-headers"])}
-        assert original["ce_id"] == headers["ce_id"]
+        original = {k: base64.b64decode(v) for k, v in json.loads(meta["x-dlq-original-headers"])}
+        assert original["ce_id"].decode() == headers["ce_id"]
+        assert original["ce_source"] == (headers["ce_source"] if isinstance(headers["ce_source"], bytes)
+                                         else headers["ce_source"].encode())  # exactly, even when not UTF-8
 
 
 async def test_duplicate_delivery_changes_nothing(nominations_service, producer, topic_log, mongo):

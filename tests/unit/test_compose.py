@@ -10,7 +10,9 @@ a topic job that drifted from shared/topics.py: those are checked here in Python
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -41,6 +43,14 @@ APP_SERVICES: dict[str, tuple[str, str, int]] = {
 }
 
 SECRET_KEY = re.compile(r"SECRET|PASSWORD|TOKEN|PRIVATE|CREDENTIAL")
+
+# Compose service -> its settings class (pydantic-settings ignores unknown variables, so a
+# misspelt or renamed one would be dropped silently).
+SETTINGS_CLASSES: dict[str, str] = {
+    "nominations": "services.nominations.settings:NominationsSettings",
+    "evaluations": "services.evaluations.settings:EvaluationsSettings",
+    "notifications": "services.notifications.settings:NotificationsSettings",
+}
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -614,6 +624,40 @@ def test_webhook_secret_is_required_from_the_environment(raw, compose):
     assert isinstance(resolved, RequiredVariable)
     given = resolve(raw, {"NOTIFICATIONS_WEBHOOK_SECRET": "s3cret"})
     assert env_dict(given["services"]["notifications"])["NOTIFICATIONS_WEBHOOK_SECRET"] == "s3cret"
+
+
+def settings_class(name: str):
+    module, _, attribute = SETTINGS_CLASSES[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_every_variable_a_service_gets_is_one_of_its_settings(services, name):
+    _, prefix, _ = APP_SERVICES[name]
+    cls = settings_class(name)
+    assert cls.model_config.get("env_prefix") == prefix
+    for key in env_dict(services[name]):
+        assert key.startswith(prefix), f"{name}: {key} lacks the prefix {prefix}, so the service never reads it"
+        field = key[len(prefix):].lower()
+        assert field in cls.model_fields, (
+            f"{name}: {key} is not a setting of {cls.__name__} (known: "
+            f"{', '.join(sorted(prefix + f.upper() for f in cls.model_fields))})"
+        )
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_the_values_compose_gives_pass_the_settings_validation(raw, name, monkeypatch):
+    """E.g. `SMTP_TLS=false` for a setting whose values are none|starttls|tls fails the start."""
+    _, prefix, _ = APP_SERVICES[name]
+    for variable in list(os.environ):
+        if variable.upper().startswith(prefix):
+            monkeypatch.delenv(variable)
+    given = resolve(raw, {"NOTIFICATIONS_WEBHOOK_SECRET": "s3cret"})
+    for key, value in env_dict(given["services"][name]).items():
+        if value is not None:
+            monkeypatch.setenv(key, value)
+    settings = settings_class(name)()
+    assert settings.http_host == "0.0.0.0"
 
 
 def test_interpolation_helper():

@@ -1,0 +1,57 @@
+"""Every consumer group of the system: which service reads which topic, under which name.
+
+The group id is `shared.kafka.group_id(settings, service, name)`. The services' app.py
+files hold the same (service, name, topic) triples in their `subscribe()` calls; a unit
+test (tests/unit/test_ops_groups.py) fails when the two drift apart, so tools that measure
+lag or touch a group (status, rebuilds) can rely on this one list.
+"""
+
+from dataclasses import dataclass
+
+from shared.topics import (
+    DIRECTORY,
+    EVALUATIONS,
+    EVALUATIONS_INTAKE,
+    NOMINATIONS,
+    NOMINATIONS_INTAKE,
+)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    service: str
+    name: str  # the handler name: the second half of the group id
+    topic: str
+    # True on another service's output topic: types without a handler are skipped, not poison.
+    ignore_unhandled: bool
+
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription("nominations", "intake", NOMINATIONS_INTAKE, ignore_unhandled=False),
+    Subscription("nominations", "directory", DIRECTORY, ignore_unhandled=False),
+    Subscription("nominations", "evaluations", EVALUATIONS, ignore_unhandled=True),
+    Subscription("evaluations", "intake", EVALUATIONS_INTAKE, ignore_unhandled=False),
+    Subscription("evaluations", "nominations", NOMINATIONS, ignore_unhandled=True),
+    Subscription("evaluations", "directory", DIRECTORY, ignore_unhandled=False),
+    Subscription("notifications", "directory", DIRECTORY, ignore_unhandled=False),
+    Subscription("notifications", "nominations", NOMINATIONS, ignore_unhandled=True),
+    Subscription("notifications", "evaluations", EVALUATIONS, ignore_unhandled=True),
+)
+
+SERVICES: tuple[str, ...] = tuple(dict.fromkeys(s.service for s in SUBSCRIPTIONS))
+
+
+def of_service(service: str) -> list[Subscription]:
+    return [s for s in SUBSCRIPTIONS if s.service == service]
+
+
+def readers(topic: str) -> list[Subscription]:
+    """The subscriptions that consume `topic` (a replay to it reaches each of them)."""
+    return [s for s in SUBSCRIPTIONS if s.topic == topic]
+
+
+def subscription(service: str, name: str) -> Subscription:
+    for s in SUBSCRIPTIONS:
+        if (s.service, s.name) == (service, name):
+            return s
+    raise KeyError(f"{service}.{name} is not a subscription of the system")

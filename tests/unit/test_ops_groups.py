@@ -1,0 +1,41 @@
+"""shared/groups.py lists every subscription the services make, and no other."""
+
+import importlib
+
+import pytest
+
+from shared import groups, kafka
+
+APPS = {
+    "nominations": ("services.nominations.app", "services.nominations.settings", "NominationsSettings"),
+    "evaluations": ("services.evaluations.app", "services.evaluations.settings", "EvaluationsSettings"),
+    "notifications": ("services.notifications.app", "services.notifications.settings", "NotificationsSettings"),
+}
+
+
+@pytest.fixture
+def made_subscriptions(monkeypatch) -> set[groups.Subscription]:
+    """Build each service's app with `kafka.subscribe` recording its calls (no broker, no database)."""
+    seen: set[groups.Subscription] = set()
+
+    def record(broker, topic, *, service, name, ignore_unhandled, **_):
+        seen.add(groups.Subscription(service, name, topic, ignore_unhandled))
+
+    monkeypatch.setattr(kafka, "subscribe", record)
+    for app_module, settings_module, settings_class in APPS.values():
+        settings = getattr(importlib.import_module(settings_module), settings_class)()
+        importlib.import_module(app_module).create_app(settings)
+    return seen
+
+
+def test_the_list_matches_the_subscribe_calls_of_the_services(made_subscriptions):
+    assert made_subscriptions == set(groups.SUBSCRIPTIONS)
+
+
+def test_lookups():
+    assert groups.SERVICES == ("nominations", "evaluations", "notifications")
+    assert {s.service for s in groups.readers("exemplars.directory")} == set(groups.SERVICES)
+    assert [s.name for s in groups.of_service("nominations")] == ["intake", "directory", "evaluations"]
+    assert groups.subscription("evaluations", "intake").topic == "exemplars.evaluations.intake"
+    with pytest.raises(KeyError):
+        groups.subscription("evaluations", "nothing")
