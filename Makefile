@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test demo install clean
+.PHONY: run test demo docs install clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,22 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/exemplars run
 
-## Publish the demo directory and nominations to a running stack.
+## Play a demo phase on a running stack: directory, nominations, scores, decisions, follow-up (`exemplars demo --help`).
 demo: $(STAMP)
 	$(BIN)/exemplars demo
+
+## Regenerate the AsyncAPI documents in docs/asyncapi/ from the code (a unit test fails when they drift).
+docs: $(STAMP)
+	$(BIN)/exemplars docs
 
 ## The whole suite: unit, integration, end-to-end and fault tests against real servers.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Measure the pipeline on the embedded stack and print each figure beside its target (not a test).
+## BENCH_ARGS: e.g. --nominations 300 --out bench.json, or --mongo-uri URI to measure another MongoDB.
+bench: $(STAMP)
+	$(BIN)/python -m bench.benchmark $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache

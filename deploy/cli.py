@@ -1,4 +1,4 @@
-"""`exemplars`: run the embedded stack, feed it demo data, create topics."""
+"""`exemplars`: run the embedded stack, feed it demo data, create topics, operator tools."""
 
 import argparse
 import asyncio
@@ -8,7 +8,10 @@ import signal
 import sys
 from pathlib import Path
 
+from deploy.demo import add_demo_command
+from deploy.ops.commands import add_commands as add_ops_commands
 from deploy.stack import SERVICES, EmbeddedStack, StackConfig
+from reporting.command import add_report_command
 
 log = logging.getLogger("exemplars")
 
@@ -48,20 +51,23 @@ async def run(args: argparse.Namespace) -> int:
         print("Stopped.", flush=True)
 
 
-async def demo(args: argparse.Namespace) -> int:
-    from deploy.demo import publish_demo
-
-    counts = await publish_demo(args.bootstrap, year=args.year, settle_seconds=args.settle)
-    for what, n in counts.items():
-        print(f"{what:<12} {n}")
-    return 0
-
-
 async def topics(args: argparse.Namespace) -> int:
     from deploy.topics import create_topics
 
     created = await create_topics(args.bootstrap, args.partitions)
     print("created: " + (", ".join(created) or "nothing, all exist"))
+    return 0
+
+
+async def docs(args: argparse.Namespace) -> int:
+    from deploy import docs as asyncapi_docs
+
+    if args.check:
+        stale = asyncapi_docs.stale()
+        print("stale: " + ", ".join(stale) + " (run `make docs`)" if stale else "docs/asyncapi is up to date")
+        return 1 if stale else 0
+    for path in asyncapi_docs.write():
+        print(f"wrote {path}")
     return 0
 
 
@@ -76,16 +82,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smtp-port", type=int, default=1025)
     p.set_defaults(func=run)
 
-    p = sub.add_parser("demo", help="publish a demo directory and a year of nominations")
-    p.add_argument("--bootstrap", default="127.0.0.1:9092")
-    p.add_argument("--year", type=int, default=2024)
-    p.add_argument("--settle", type=float, default=3.0, help="seconds between directory and nominations")
-    p.set_defaults(func=demo)
+    # The demo feed, the programme review and the operator tools declare their own arguments.
+    add_demo_command(sub)
+    add_report_command(sub)
 
     p = sub.add_parser("topics", help="create the design's topics on a broker")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
     p.add_argument("--partitions", type=int, default=None)
     p.set_defaults(func=topics)
+
+    p = sub.add_parser("docs", help="write each service's AsyncAPI document to docs/asyncapi/ (--check: compare only)")
+    p.add_argument("--check", action="store_true", help="exit 1 if a committed document differs from the code")
+    p.set_defaults(func=docs)
+
+    add_ops_commands(sub)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

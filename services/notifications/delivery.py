@@ -28,6 +28,8 @@ from shared.events import NotificationFailed, NotificationSent
 log = logging.getLogger("exemplars.notifications.delivery")
 
 SOURCE = "urn:exemplars:notifications"
+# Due deliveries fetched per query; each is then claimed by id when a send slot is free.
+CANDIDATES = 200
 Publish = Callable[[list[Event]], Awaitable[None]]
 
 
@@ -119,19 +121,31 @@ class DeliveryWorker:
     async def _claim_loop(self) -> None:
         slots = asyncio.Semaphore(self.settings.delivery_concurrency)
         while not self._stopping.is_set():
-            await slots.acquire()
             try:
-                delivery = await self.store.claim_due(self.now(), self.settings.delivery_lease_seconds, self.worker_id)
+                candidates = await self.store.due(self.now(), CANDIDATES)
             except Exception:  # noqa: BLE001 - an outage must not end the loop
-                log.warning("claiming a delivery failed; retrying", exc_info=True)
-                delivery = None
-            if delivery is None:
-                slots.release()
+                log.warning("looking for due deliveries failed; retrying", exc_info=True)
+                candidates = []
+            if not candidates:
                 await self._pause(self.settings.delivery_poll_seconds)
                 continue
-            task = asyncio.create_task(self.attempt(delivery))
-            self._in_flight.add(task)
-            task.add_done_callback(lambda t: (self._in_flight.discard(t), slots.release()))
+            for candidate in candidates:
+                await slots.acquire()
+                if self._stopping.is_set():
+                    slots.release()
+                    return
+                try:
+                    delivery = await self.store.claim(candidate, self.now(), self.settings.delivery_lease_seconds,
+                                                      self.worker_id)
+                except Exception:  # noqa: BLE001
+                    log.warning("claiming delivery %s failed; retrying", candidate[0], exc_info=True)
+                    delivery = None
+                if delivery is None:  # taken by another instance, or the database is away
+                    slots.release()
+                    continue
+                task = asyncio.create_task(self.attempt(delivery))
+                self._in_flight.add(task)
+                task.add_done_callback(lambda t: (self._in_flight.discard(t), slots.release()))
 
     async def _outbox_loop(self) -> None:
         """Publish outcomes whose publication was interrupted (a crash, a broker outage)."""

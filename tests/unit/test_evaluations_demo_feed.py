@@ -45,13 +45,31 @@ def test_the_council_follows_the_panel():
     assert not fostered.recognized and fostered.level is None
 
 
-def test_follow_up_has_reviews_replications_and_a_visit_from_other_units():
-    recognized = ExemplarRecognized(exemplar_id="EX-N1", nomination_id="N1", unit_id="QLDD", year=2024,
-                                    field=Field.LAND, nominee_name="Phòng Dữ liệu", title="Mô hình",
-                                    level=RecognitionLevel.UNIT, decision_ref="1/QĐ", total=80)
-    events = demo_feed.follow_up_for(recognized, ["QLDD", "VT", "KTTV", "BHD", "TTDL"], dt.date(2025, 1, 15))
-    types = [e.type for e in events]
-    assert types.count("exemplar.review_reported") == 2 and types.count("exemplar.visit_reported") == 1
-    replications = [e.data.adopting_unit_id for e in events if e.type == "exemplar.replication_reported"]
-    assert len(replications) == 4 and len(set(replications)) == 3 and "QLDD" not in replications
-    assert all(e.key == "EX-N1" for e in events) and len({e.id for e in events}) == len(events)
+def test_follow_up_has_reviews_replications_and_visits_from_other_units():
+    others = ["QLDD", "VT", "KTTV", "BHD", "TTDL", "DDBD", "VP"]
+    shapes = set()
+    for n in range(40):
+        recognized = ExemplarRecognized(exemplar_id=f"EX-N{n}", nomination_id=f"N{n}", unit_id="QLDD", year=2024,
+                                        field=Field.LAND, nominee_name="Phòng Dữ liệu", title="Mô hình",
+                                        level=RecognitionLevel.UNIT, decision_ref="1/QĐ", total=80)
+        events = demo_feed.follow_up_for(recognized, others, dt.date(2025, 1, 15), today=dt.date(2025, 3, 1))
+        types = [e.type for e in events]
+        reviews = [e for e in events if e.type == "exemplar.review_reported"]
+        assert len(reviews) == 2
+        replications = [e.data.adopting_unit_id for e in events if e.type == "exemplar.replication_reported"]
+        reviewed = {u for e in events if e.type == "exemplar.review_reported" for u in e.data.new_adopting_units}
+        assert "QLDD" not in replications and reviewed <= set(replications)
+        assert len(replications) == (len(set(replications)) + 1 if replications else 0)  # the first twice
+        # Visits first, replications last: the answer to the last input means all was applied.
+        assert types == sorted(types, key=["exemplar.visit_reported", "exemplar.review_reported",
+                                           "exemplar.replication_reported"].index)
+        dates = [getattr(e.data, "applied_on", None) or getattr(e.data, "visited_on", None) for e in events]
+        assert all(d <= dt.date(2025, 3, 1) for d in dates if d)
+        assert all(e.key == f"EX-N{n}" for e in events) and len({e.id for e in events}) == len(events)
+        assert [e.id for e in events] == [e.id for e in demo_feed.follow_up_for(recognized, others, dt.date(2025, 1, 15),
+                                                                               today=dt.date(2025, 3, 1))]
+        shapes.add((len(set(replications)), types.count("exemplar.visit_reported"),
+                    reviews[0].data.trend.value, reviews[0].data.needs_support))
+    spreads = {s[0] for s in shapes}
+    assert min(spreads) == 0 and max(spreads) >= 4 and {s[1] for s in shapes} >= {0, 1, 2}
+    assert {s[2] for s in shapes} == {"growing", "maintained", "declining"} and {s[3] for s in shapes} == {True, False}
