@@ -37,9 +37,7 @@ TODAY = dt.date(2024, 6, 1)
 
 
 @pytest.fixture(scope="module")
-async def service(stack, directory, mongo):
-    if not stack.services.get("nominations"):
-        await stack.start_service("nominations")
+async def service(stack, nominations_service, mongo):  # the session's one nominations instance
     # Our own frozen "today" (whatever the stack's): the reminder test places deadlines around it.
     proc = await stack.start_service("evaluations", REMINDER_CHECK_SECONDS="0.5", CLOCK_TODAY=TODAY.isoformat())
     evaluators = sum(1 for m in STAFF.values() if Role.EVALUATOR in m.roles)

@@ -30,6 +30,7 @@ from services.evaluations.settings import EvaluationsSettings
 from services.notifications.sink import MailSink
 from shared import topics
 from shared.envelope import Event, new_event
+from shared.groups import SUBSCRIPTIONS
 from shared.lag import LagProbe
 from shared.programme import load_programme
 from shared.vocabulary import Role
@@ -216,20 +217,11 @@ async def chaos(world: World, rng: random.Random, window: float) -> None:
 async def quiescent(world: World) -> None:
     """Every consumer group at the end of its topics, twice in a row, and no delivery waiting."""
     probe = LagProbe(world.stack.config.bootstrap)
-    groups = {
-        "nominations": {"intake": topics.NOMINATIONS_INTAKE, "directory": topics.DIRECTORY,
-                        "evaluations": topics.EVALUATIONS},
-        "evaluations": {"intake": topics.EVALUATIONS_INTAKE, "nominations": topics.NOMINATIONS,
-                        "directory": topics.DIRECTORY},
-        "notifications": {"directory": topics.DIRECTORY, "nominations": topics.NOMINATIONS,
-                          "evaluations": topics.EVALUATIONS},
-    }
     deliveries = world.mongo[DB["notifications"]]["deliveries"]
     try:
         async def unsettled() -> list[str]:
-            behind = [f"{service}.{name}: {sum(lag.values())} behind"
-                      for service, names in groups.items() for name, topic in names.items()
-                      if sum((lag := await probe.lag(f"{service}.{name}", [topic])).values())]
+            behind = [f"{sub.service}.{sub.name}: {sum(lag.values())} behind" for sub in SUBSCRIPTIONS
+                      if sum((lag := await probe.lag(f"{sub.service}.{sub.name}", [sub.topic])).values())]
             waiting = await deliveries.count_documents({"status": {"$in": ["pending", "sending"]}})
             return behind + ([f"{waiting} deliveries waiting"] if waiting else [])
 
