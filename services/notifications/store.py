@@ -14,12 +14,19 @@ Idempotence, write by write:
 import datetime as dt
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.notifications import domain
-from services.notifications.domain import DirectoryView, Needs, NominationView, PlannedDelivery, StaffView, UnitView
+from services.notifications.domain import (
+    DirectoryView,
+    Needs,
+    NominationView,
+    PlannedDelivery,
+    StaffView,
+    UnitView,
+)
 from shared import envelope
 from shared.envelope import Event
 from shared.events import Payload, StaffRegistered, StaffRemoved, UnitRegistered
@@ -196,16 +203,19 @@ class NotificationStore:
                     worker: str) -> dict | None:
         """Take a candidate if it is still due: another instance may have taken it since.
 
-        The filter names the status it was found in rather than repeating the `$or`: with an
-        `$or` SecantusDB scans the collection even when the id is given.
+        An update then a read, both by id and status: SecantusDB runs `findAndModify`, and
+        any filter with an `$or`, as a scan of the collection (~45 ms at 4,000 deliveries
+        against ~3 ms for these two).
         """
         delivery_id, status = candidate
-        return await self.deliveries.find_one_and_update(
+        result = await self.deliveries.update_one(
             {"_id": delivery_id, **_due(status, now)},
             {"$set": {"status": SENDING, "lease_until": now + dt.timedelta(seconds=lease_seconds),
                       "claimed_by": worker, "updated_at": now},
-             "$inc": {"attempts": 1}},
-            return_document=ReturnDocument.AFTER)
+             "$inc": {"attempts": 1}})
+        if result.modified_count == 0:
+            return None
+        return await self.deliveries.find_one({"_id": delivery_id, "status": SENDING, "claimed_by": worker})
 
     async def event(self, event_key: str) -> Event | None:
         doc = await self.events.find_one({"_id": event_key})
