@@ -14,7 +14,6 @@ crash or a rebalance moves uncommitted work to a fresh process that counts it ag
 `increase()` over a window that holds a restart can be a little high; the projections
 (read endpoints) remain the exact record. Counters start at 0 with each process; sum them
 over instances. Lag is the group's, the same whichever instance reports it: take max().
-(On the local Tansu broker it reads low after multi-record batches: Tansu's end offsets are.)
 """
 
 import asyncio
