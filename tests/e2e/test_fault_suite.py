@@ -36,13 +36,12 @@ from shared.programme import load_programme
 from shared.vocabulary import Role
 from tests.conftest import TopicLog
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(1500)]
 
 SEED = int(os.environ.get("FAULT_SEED", random.SystemRandom().randrange(1 << 31)))
-# The issue asks for ~2,000; on SecantusDB the notifications service delivers a few dozen
-# mails a second at best, and each nomination makes about ten deliveries (the publicity of a
-# recognition goes to every unit), so `make test` runs a smaller stream by default.
-NOMINATIONS = int(os.environ.get("FAULT_NOMINATIONS", "80"))
+# About 2,000 nominations, some refused. Delivery is the slow part on SecantusDB (about 15
+# mails a second): the 2,000 make ~4,900 deliveries and take about 5 minutes on 2 cores.
+NOMINATIONS = int(os.environ.get("FAULT_NOMINATIONS", "2000"))
 STREAM_SECONDS = max(20.0, NOMINATIONS / 40)  # long enough for every fault to land inside it
 POISON_EVERY = 11
 CONCURRENCY = 8  # notifications' sends in flight: the most a kill or an outage can repeat
@@ -226,7 +225,7 @@ async def quiescent(world: World) -> None:
             return behind + ([f"{waiting} deliveries waiting"] if waiting else [])
 
         calm, last_report = 0, time.monotonic()
-        deadline = time.monotonic() + 480
+        deadline = time.monotonic() + 1200
         while calm < 3:
             remaining = await unsettled()
             assert time.monotonic() < deadline, f"the pipeline did not settle: {remaining}"
