@@ -20,6 +20,7 @@ from shared.lag import LagProbe
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
 from shared.programme import load_programme
+from shared.schedule import publish_on_schedule
 
 SERVICE = "evaluations"
 DESCRIPTION = """The evaluations service: builds a panel for every accepted nomination (never from the
@@ -67,18 +68,6 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     lag = LagProbe(settings.kafka_bootstrap_servers)
     metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
-    async def reminder_schedule() -> None:
-        while True:
-            try:
-                pending = await due_reminders(store, policy, clock())
-                if pending:
-                    await kafka.publish(broker, kafka.outgoing(topics.EVALUATIONS, pending), settings)
-                    await store.mark_notices_published(pending)
-                    log.info("published %d reminders and overdue notices", len(pending))
-            except Exception:  # noqa: BLE001 - an outage or a bug must not end the schedule
-                log.exception("reminder check failed; trying again at the next interval")
-            await asyncio.sleep(settings.reminder_check_seconds)
-
     async def readiness() -> dict[str, bool]:
         return {"mongo": await mongo.ping(client), "kafka": await broker.ping(timeout=2.0)}
 
@@ -86,7 +75,10 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     async def lifespan(_: FastAPI):
         await until_available(store.ensure_indexes, "creating indexes")
         await broker.start()
-        schedule = asyncio.create_task(reminder_schedule(), name="reminder-schedule")
+        schedule = asyncio.create_task(publish_on_schedule(
+            what="reminders and overdue notices", every=settings.reminder_check_seconds, topic=topics.EVALUATIONS,
+            broker=broker, settings=settings, decide=lambda: due_reminders(store, policy, clock()),
+            mark_published=store.mark_notices_published), name="reminder-schedule")
         log.info("evaluations service started with %d criteria sets", len(registry.all()))
         try:
             yield

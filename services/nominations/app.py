@@ -12,11 +12,13 @@ from services.nominations.settings import NominationsSettings
 from services.nominations.store import NominationStore
 from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
+from shared.envelope import Event
 from shared.http import with_operations
 from shared.lag import LagProbe
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
 from shared.programme import load_programme
+from shared.schedule import publish_on_schedule
 
 SERVICE = "nominations"
 DESCRIPTION = """The nominations service: checks each unit's nominations against the directory and the
@@ -57,23 +59,13 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
     lag = LagProbe(settings.kafka_bootstrap_servers)  # the shortfall schedule's and the metrics'
     metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
-    async def shortfall_schedule() -> None:
-        await asyncio.sleep(settings.shortfall_first_check_seconds)
-        while True:
-            try:
-                # A unit is short only if none of the nominations already sent are still
-                # unread: after a restart or a backlog, catch up first (every instance's
-                # commits count, so this holds with several instances too).
-                await lag.wait_caught_up(kafka.group_id(settings, SERVICE, "directory"), [topics.DIRECTORY])
-                await lag.wait_caught_up(kafka.group_id(settings, SERVICE, "intake"), [topics.NOMINATIONS_INTAKE])
-                pending = await handlers.shortfalls(clock())
-                if pending:
-                    await kafka.publish(broker, kafka.outgoing(topics.NOMINATIONS, pending), settings)
-                    await store.mark_shortfalls_published(pending)
-                    log.info("published %d quota shortfall notices", len(pending))
-            except Exception:  # noqa: BLE001 - an outage or a bug must not end the schedule
-                log.exception("shortfall check failed; trying again at the next interval")
-            await asyncio.sleep(settings.shortfall_check_seconds)
+    async def due_shortfalls() -> list[Event]:
+        # A unit is short only if none of the nominations already sent are still unread:
+        # after a restart or a backlog, catch up first (every instance's commits count, so
+        # this holds with several instances too).
+        await lag.wait_caught_up(kafka.group_id(settings, SERVICE, "directory"), [topics.DIRECTORY])
+        await lag.wait_caught_up(kafka.group_id(settings, SERVICE, "intake"), [topics.NOMINATIONS_INTAKE])
+        return await handlers.shortfalls(clock())
 
     async def readiness() -> dict[str, bool]:
         return {"mongo": await mongo.ping(client), "kafka": await broker.ping(timeout=2.0)}
@@ -82,7 +74,11 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
     async def lifespan(_: FastAPI):
         await until_available(store.ensure_indexes, "creating indexes")
         await broker.start()
-        schedule = asyncio.create_task(shortfall_schedule(), name="shortfall-schedule")
+        schedule = asyncio.create_task(publish_on_schedule(
+            what="quota shortfall notices", every=settings.shortfall_check_seconds,
+            first_delay=settings.shortfall_first_check_seconds, topic=topics.NOMINATIONS, broker=broker,
+            settings=settings, decide=due_shortfalls, mark_published=store.mark_shortfalls_published),
+            name="shortfall-schedule")
         log.info("nominations service started")
         try:
             yield
