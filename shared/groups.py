@@ -14,6 +14,7 @@ from shared.topics import (
     EVALUATIONS_INTAKE,
     NOMINATIONS,
     NOMINATIONS_INTAKE,
+    NOTIFICATIONS,
 )
 
 
@@ -55,3 +56,6 @@ def subscription(service: str, name: str) -> Subscription:
         if (s.service, s.name) == (service, name):
             return s
     raise KeyError(f"{service}.{name} is not a subscription of the system")
+
+# The one topic each service writes: a rebuild takes the service's decisions from it.
+OUTPUT_TOPICS: dict[str, str] = {"nominations": NOMINATIONS, "evaluations": EVALUATIONS, "notifications": NOTIFICATIONS}

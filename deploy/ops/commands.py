@@ -1,4 +1,4 @@
-"""The `deadletters` and `status` subcommands: their arguments and what they run.
+"""The `deadletters`, `status` and `rebuild` subcommands: their arguments and what they run.
 
 Kept out of deploy/cli.py, which only registers them, so the command line and the code
 behind it change together. Exit codes: 0 done; 1 some selected dead letters were refused
@@ -57,6 +57,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--today", type=dt.date.fromisoformat, default=None, help="judge deadlines as of this day (UTC)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=status_command)
+
+    p = sub.add_parser("rebuild", help="rebuild a service's projection from the log, compare with the live one, switch")
+    p.add_argument("service", choices=["nominations", "evaluations", "notifications"])
+    p.add_argument("--bootstrap", default=None, help="default: the service's KAFKA_BOOTSTRAP_SERVERS")
+    p.add_argument("--mongo-uri", default=None, help="default: the service's MONGO_URI")
+    p.add_argument("--database", default=None, help="the live database (default: the service's MONGO_DATABASE)")
+    p.add_argument("--group-prefix", default=None, help="default: the service's KAFKA_GROUP_PREFIX")
+    p.add_argument("--into", default=None, help="an empty database (default: <live>_rebuilt_<UTC time>)")
+    p.add_argument("--switch", action="store_true",
+                   help="with every instance of the service stopped: move the live collections to a backup "
+                        "database and the rebuilt ones in")
+    p.add_argument("--force", action="store_true", help="switch although the projections differ")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=rebuild_command)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -223,3 +237,30 @@ async def status_command(args: argparse.Namespace) -> int:
     else:
         print(render(status))
     return 0
+
+
+@_reports_broker_errors
+async def rebuild_command(args: argparse.Namespace) -> int:
+    from pymongo import AsyncMongoClient
+
+    from deploy.ops import rebuild as rb
+
+    settings = rb.settings_for(args.service, kafka_bootstrap_servers=args.bootstrap, mongo_uri=args.mongo_uri,
+                               mongo_database=args.database, kafka_group_prefix=args.group_prefix)
+    args.bootstrap = settings.kafka_bootstrap_servers  # for the broker error message
+    into = args.into or f"{settings.mongo_database}_rebuilt_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    client = AsyncMongoClient(settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
+    try:
+        result = await rb.rebuild(args.service, settings, client, into)
+        backup = None
+        if args.switch and (result.equal or args.force):
+            backup = await rb.switch(args.service, settings, client, result, force=args.force)
+    except rb.RebuildRefused as exc:
+        return _fail(f"rebuild {args.service}: {exc}")
+    finally:
+        await client.close()
+    if args.json:
+        _print_json(rb.to_json(result, backup))
+    else:
+        print(rb.render(result, backup, switch_asked=args.switch))
+    return 0 if result.equal else 1

@@ -80,7 +80,7 @@ class TopicReader:
         """
         if reported <= first:
             return reported
-        last = await self._read_ranges(tp.topic, {tp.partition: (reported - 1, reported)}, whole_batch=True)
+        last = await self.read_ranges(tp.topic, {tp.partition: (reported - 1, reported)}, whole_batch=True)
         return max([reported] + [r.offset + 1 for r in last])
 
     async def read(self, topic: str, since: dt.datetime | None = None) -> list[ConsumerRecord]:
@@ -88,7 +88,7 @@ class TopicReader:
         spans = await self.spans(topic)
         if not spans:
             raise TopicMissing(topic)
-        records = await self._read_ranges(topic, {p: (span.first, span.end) for p, span in spans.items()})
+        records = await self.read_ranges(topic, {p: (span.first, span.end) for p, span in spans.items()})
         if since is not None:
             # Filtered here, not sought with offsets_for_times: whether Tansu's time index
             # can be trusted is unknown, and dead-letter topics are small enough to read whole.
@@ -103,10 +103,10 @@ class TopicReader:
         span = spans.get(partition)
         if span is None or not span.first <= offset < span.end:
             return None
-        found = await self._read_ranges(topic, {partition: (offset, offset + 1)})
+        found = await self.read_ranges(topic, {partition: (offset, offset + 1)})
         return next((r for r in found if r.offset == offset), None)
 
-    async def _read_ranges(self, topic: str, ranges: dict[int, tuple[int, int]],
+    async def read_ranges(self, topic: str, ranges: dict[int, tuple[int, int]],
                            whole_batch: bool = False) -> list[ConsumerRecord]:
         """Records in [lo, hi) per partition; `whole_batch` also keeps what the same fetch brought past hi."""
         wanted = {TopicPartition(topic, p): (lo, hi) for p, (lo, hi) in ranges.items() if lo < hi}

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 
 from services.nominations import domain
 from services.nominations.domain import Status, SubmissionContext
@@ -18,16 +19,28 @@ from shared.events import (
     QuotaShortfall,
     WithdrawalRejected,
 )
+from shared import topics
 from shared.programme import Programme
 
 SOURCE = "urn:exemplars:nominations"
 log = logging.getLogger("exemplars.nominations")
+Handler = Callable[[Event], Awaitable[list[Event]]]
 
 
 class Handlers:
     def __init__(self, store: NominationStore, programme: Programme) -> None:
         self.store = store
         self.programme = programme
+
+    def by_topic(self) -> dict[str, dict[str, Handler]]:
+        """What the service consumes: the live consumers and a rebuild route the same way."""
+        return {
+            topics.NOMINATIONS_INTAKE: {"nomination.submitted": self.submitted, "nomination.withdrawn": self.withdrawn},
+            topics.DIRECTORY: {"unit.registered": self.unit_registered, "staff.registered": self.staff_registered,
+                               "staff.removed": self.staff_removed},
+            topics.EVALUATIONS: {"evaluation.completed": self.evaluation_completed,
+                                 "exemplar.recognized": self.recognized, "exemplar.not_recognized": self.not_recognized},
+        }
 
     # ---- intake ----------------------------------------------------------------------------
 

@@ -1,0 +1,178 @@
+"""Rebuild the nominations projection from the log, in memory (see shared/replay.py).
+
+The service's own `Handlers` run over `MemoryNominationStore`, which keeps the documents
+`NominationStore` would write, as plain dicts; every answer a handler records is the
+logged event of the same id. The yearly shortfalls are decided by a schedule, not by an
+input, so they come straight from the logged `unit.quota_shortfall` events.
+"""
+
+import copy
+from typing import Any
+
+from services.nominations.domain import HOLDS_QUOTA, Staff, Status, Unit
+from services.nominations.handlers import Handlers
+from services.nominations.settings import NominationsSettings
+from services.nominations.store import _day, _unit
+from shared import envelope, replay
+from shared.envelope import Event
+from shared.events import QuotaShortfall, StaffRegistered, StaffRemoved, UnitRegistered
+from shared.programme import load_programme
+from shared.replay import Answers, Comparison, Logged
+
+COMPARISON: dict[str, Comparison] = {
+    # `applied` holds the directory events in the order they arrived.
+    "units": Comparison(unordered=frozenset({"applied"})),
+    "staff": Comparison(unordered=frozenset({"applied"})),
+    # `updated_at` is the time of the last input applied, and the outbox lists the inputs in
+    # the order the consumers of three topics happened to apply them.
+    "nominations": Comparison(ignore=frozenset({"updated_at"}), unordered=frozenset({"outbox"})),
+    # A place's number is whichever slot was free when the nomination came; what counts is
+    # which nomination holds a place of which unit and year.
+    "places": Comparison(identity=lambda d: (d["unit_id"], d["year"], d["nomination_id"])),
+    "nominee_claims": Comparison(),
+    "shortfalls": Comparison(),
+}
+
+
+class MemoryNominationStore:
+    """The methods `Handlers` calls on `NominationStore`, over dicts."""
+
+    def __init__(self, answers: Answers) -> None:
+        self.answers = answers
+        self.collections: dict[str, dict[Any, dict]] = {name: {} for name in COMPARISON}
+
+    def documents(self) -> dict[str, list[dict]]:
+        return {name: list(docs.values()) for name, docs in self.collections.items()}
+
+    # ---- directory -------------------------------------------------------------------------
+
+    def _apply_once(self, name: str, doc_id: str, event_key: str, fields: dict, history: dict | None = None) -> None:
+        doc = self.collections[name].setdefault(doc_id, {"_id": doc_id})
+        if event_key in doc.get("applied", []):
+            return
+        doc.update(copy.deepcopy(fields))
+        if history is not None:
+            doc.setdefault("history", []).append(copy.deepcopy(history))
+        doc.setdefault("applied", []).append(event_key)
+
+    async def apply_unit(self, event: Event) -> None:
+        unit: UnitRegistered = event.data
+        version = {"name": unit.name, "parent_id": unit.parent_id, "kind": unit.kind.value,
+                   "valid_from": _day(unit.valid_from), "valid_to": _day(unit.valid_to), "event_time": event.time}
+        self._apply_once("units", unit.unit_id, event.dedup_key, version, history=version)
+
+    async def apply_staff(self, event: Event) -> None:
+        staff: StaffRegistered = event.data
+        self._apply_once("staff", staff.staff_id, event.dedup_key, {
+            "unit_id": staff.unit_id, "full_name": staff.full_name, "roles": [r.value for r in staff.roles],
+            "removed": False})
+
+    async def remove_staff(self, event: Event) -> None:
+        removed: StaffRemoved = event.data
+        self._apply_once("staff", removed.staff_id, event.dedup_key, {"unit_id": removed.unit_id, "removed": True})
+
+    async def unit(self, unit_id: str) -> Unit | None:
+        doc = self.collections["units"].get(unit_id)
+        return _unit(doc) if doc and "name" in doc else None
+
+    async def all_units(self) -> list[Unit]:
+        return [_unit(doc) for doc in self.collections["units"].values() if "name" in doc]
+
+    async def staff_member(self, staff_id: str | None) -> Staff | None:
+        doc = self.collections["staff"].get(staff_id) if staff_id else None
+        if not doc or "unit_id" not in doc:
+            return None
+        return Staff(doc["_id"], doc["unit_id"], doc.get("removed", False))
+
+    # ---- nominations -----------------------------------------------------------------------
+
+    async def nomination(self, nomination_id: str) -> dict | None:
+        return copy.deepcopy(self.collections["nominations"].get(nomination_id))
+
+    async def held_places(self, unit_id: str, year: int, excluding: str) -> int:
+        return sum(1 for p in self.collections["places"].values()
+                   if p["unit_id"] == unit_id and p["year"] == year and p["nomination_id"] != excluding)
+
+    async def nominee_holder(self, year: int, key: str, excluding: str) -> str | None:
+        doc = self.collections["nominee_claims"].get(f"{year}:{key}")
+        return doc["nomination_id"] if doc and doc["nomination_id"] != excluding else None
+
+    async def claim_nominee(self, year: int, key: str, nomination_id: str) -> str | None:
+        claims = self.collections["nominee_claims"]
+        claim_id = f"{year}:{key}"
+        if claim_id not in claims:
+            claims[claim_id] = {"_id": claim_id, "nomination_id": nomination_id}
+            return None
+        return await self.nominee_holder(year, key, excluding=nomination_id)
+
+    async def take_place(self, unit_id: str, year: int, nomination_id: str, maximum: int) -> bool:
+        places = self.collections["places"]
+        if any(p["nomination_id"] == nomination_id and p["unit_id"] == unit_id and p["year"] == year
+               for p in places.values()):
+            return True
+        for slot in range(1, maximum + 1):
+            place_id = f"{unit_id}:{year}:{slot}"
+            if place_id not in places:
+                places[place_id] = {"_id": place_id, "unit_id": unit_id, "year": year, "nomination_id": nomination_id}
+                return True
+        return False
+
+    async def release(self, nomination_id: str) -> None:
+        for name in ("places", "nominee_claims"):
+            docs = self.collections[name]
+            for doc_id in [k for k, d in docs.items() if d["nomination_id"] == nomination_id]:
+                del docs[doc_id]
+
+    async def record_submission(self, event: Event, status: Status, nominee_key: str, reasons: list,
+                                answer: Event) -> None:
+        sub = event.data
+        answer = self.answers.pin(answer)
+        self.collections["nominations"][sub.nomination_id] = {
+            "_id": sub.nomination_id, "unit_id": sub.unit_id, "year": sub.year, "field": sub.field,
+            "status": status.value, "nominee_key": nominee_key, "submission": sub.model_dump(mode="json"),
+            "reasons": [r.model_dump() for r in reasons], "submitted_at": event.time, "updated_at": event.time,
+            "outbox": [{"input": event.dedup_key, "output": [envelope.to_document(answer)]}],
+        }
+
+    async def record_answer(self, nomination_id: str, event: Event, answer: list[Event],
+                            changes: dict | None = None) -> None:
+        doc = self.collections["nominations"].get(nomination_id)
+        if doc is None or any(entry["input"] == event.dedup_key for entry in doc["outbox"]):
+            return
+        doc.update(copy.deepcopy(changes or {}), updated_at=event.time)
+        doc["outbox"].append({"input": event.dedup_key,
+                              "output": [envelope.to_document(e) for e in self.answers.pin_all(answer)]})
+
+    async def set_evaluation_state(self, nomination_id: str, changes: dict[str, Any]) -> None:
+        if (doc := self.collections["nominations"].get(nomination_id)) is not None:
+            doc.update(copy.deepcopy(changes))
+
+    # ---- quota and shortfall: decided by the schedule, taken from the log -----------------
+
+    def add_published_shortfall(self, event: Event) -> None:
+        shortfall: QuotaShortfall = event.data
+        doc_id = f"{shortfall.unit_id}:{shortfall.year}"
+        self.collections["shortfalls"][doc_id] = {"_id": doc_id, "unit_id": shortfall.unit_id, "year": shortfall.year,
+                                                  "event": envelope.to_document(event), "published": True}
+
+    async def quota(self, unit_id: str, year: int) -> list[dict]:
+        statuses = {s.value for s in HOLDS_QUOTA}
+        return [copy.deepcopy(d) for d in self.collections["nominations"].values()
+                if d["unit_id"] == unit_id and d["year"] == year and d["status"] in statuses]
+
+
+async def rebuild(inputs: list[Logged], answers: Answers, settings: NominationsSettings) -> dict[str, list[dict]]:
+    store = MemoryNominationStore(answers)
+    handlers = Handlers(store, load_programme(settings.programme_file))  # type: ignore[arg-type]
+    routes = {(topic, event_type): _event_of(handler)
+              for topic, by_type in handlers.by_topic().items() for event_type, handler in by_type.items()}
+    await replay.apply(inputs, routes)
+    for event in answers.of_type(QuotaShortfall.event_type):
+        store.add_published_shortfall(event)
+    return store.documents()
+
+
+def _event_of(handler):
+    async def handle(record: Logged) -> None:
+        await handler(record.event)
+    return handle
