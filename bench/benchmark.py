@@ -374,7 +374,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kafka-messages", type=int, default=20_000, help="messages of the broker reference")
     parser.add_argument("--single-writes", type=int, default=2_000, help="writes of the single-upsert reference")
     parser.add_argument("--delivery-seconds", type=float, default=60.0, help="time budget of the delivery worker phase")
-    parser.add_argument("--rebuild-timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep the working folder (data, mail, logs)")
     parser.add_argument("--profile", metavar="DIR", help="record py-spy profiles of the services and the database "
                                                          "during the throughput phase (needs py-spy installed)")

@@ -3,18 +3,11 @@
 Both take the running `bench.benchmark.Bench` (its stack, observer, database client).
 """
 
-import asyncio
-import datetime as dt
+import os
 import time
-import uuid
 
 from bench import observe
-from bench.observe import GROUPS
 from bench.report import step
-
-# The decision compared between the live projection and a rebuilt one: (collection, field).
-REBUILD_CHECK = {"nominations": ("nominations", "status"), "evaluations": ("evaluations", "panel"),
-                 "notifications": ("nominations", "panel")}
 
 
 async def delivery_worker(bench) -> dict:
@@ -56,64 +49,33 @@ async def delivery_worker(bench) -> dict:
 
 
 async def rebuilds(bench) -> dict:
-    """A fresh instance of each service, in a database and consumer groups of its own, over the
-    populated topics, timed until it has committed everything: a replay through the live handlers
-    (no rebuild tool exists yet), not an in-memory fold."""
+    """`exemplars rebuild` for each service over the populated topics (deploy/ops/rebuild.py):
+    read to the committed offsets, replay in memory with the decisions pinned to the log,
+    write each document once into a fresh database, compare with the live one."""
+    from deploy.ops import rebuild as rb
+
     results = {}
-    # Notifications first: the others republish their (duplicate) answers as they replay.
-    for name in ("notifications", "evaluations", "nominations"):
-        await bench.observer.wait_quiet(2.0)  # the previous replay's republished answers are counted too
-        prefix = f"bench-rebuild-{uuid.uuid4().hex[:6]}."
-        targets = {f"{prefix}{name}.{group}": bench.observer.true_ends([topic])
-                   for group, topic in GROUPS[name].items()}
-        total = sum(sum(ends.values()) for ends in targets.values())
-        reported = {g: await bench.lag.end_offsets(g, [GROUPS[name][g.rsplit(".", 1)[1]]]) for g in targets}
-        step(f"rebuild: a fresh {name} instance replays {total} events")
-        overrides = {"MONGO_URI": bench.mongo_uri, "MONGO_DATABASE": bench.dbs[name] + "_rebuild",
-                     "KAFKA_GROUP_PREFIX": prefix}
-        if name == "notifications":  # project only: mailing the history again is what a rebuild must not do
-            overrides["NOTIFY_AFTER"] = dt.datetime.now(dt.UTC).isoformat()
-        started = time.time()
-        proc = await bench.stack.start_service(name, **overrides)
-        cpu0 = observe.cpu_seconds(proc.pid)
-        first = None
-        while True:
-            done = sum([sum(c.values()) for c in [await bench.lag.committed(g, t) for g, t in targets.items()]])
-            now = time.time()
-            if first is None and done > 0:
-                first = (now, done)
-            if done >= total:
-                break
-            if now - started > bench.args.rebuild_timeout:
-                break
-            await asyncio.sleep(0.2)
-        cpu = observe.cpu_seconds(proc.pid) - cpu0
-        docs = sum((await observe.documents(bench.mongo, bench.dbs[name] + "_rebuild")).values())
+    for name in ("nominations", "evaluations", "notifications"):
+        settings = rb.settings_for(name, kafka_bootstrap_servers=bench.stack.config.bootstrap,
+                                   mongo_uri=bench.mongo_uri, mongo_database=bench.dbs[name])
+        step(f"rebuild: {name} from the log into {bench.dbs[name]}_rebuild")
+        cpu0 = time.process_time()
+        result = await rb.rebuild(name, settings, bench.mongo, f"{bench.dbs[name]}_rebuild")
+        total = result.read_seconds + result.replay_seconds + result.write_seconds
+        docs = sum(result.documents.values())
         results[name] = {
-            "events": total, "replayed": done, "complete": done >= total,
-            # A cross-check of the ends counted by reading: what shared.lag.LagProbe reports.
-            "lagprobe_events": sum(sum(ends.values()) for ends in reported.values()),
-            "seconds_from_start": now - started,
-            # From the first commit seen: the consumer-group join (~5 s on Tansu) is not replay work.
-            "events_per_second": (done - first[1]) / (now - first[0]) if first and now > first[0] else float("nan"),
-            "cpu_us_per_event": cpu / max(done, 1) * 1e6,
-            "peak_rss_mb": observe.memory_mib(proc.pid) * 1.048576,
-            "differences": await compare(bench.mongo, name, bench.dbs[name], bench.dbs[name] + "_rebuild"),
-            "documents_rebuilt": docs,
-            # The best a fold in memory could do here: write each of those documents once, at the
-            # bulk reference's rate.
-            "fold_bound_events_per_second": bench.result["mongo_bulk_reference"]["per_second"] * total / max(docs, 1),
+            "events": result.events, "documents_rebuilt": docs,
+            "seconds": {"read": result.read_seconds, "replay": result.replay_seconds, "write": result.write_seconds},
+            # The fold itself, in memory: what the target is about.
+            "events_per_second": result.replay_rate,
+            # End to end, with the read from Kafka and the bulk writes.
+            "end_to_end_events_per_second": result.events / total if total else float("nan"),
+            "cpu_us_per_event": (time.process_time() - cpu0) / max(result.events, 1) * 1e6,
+            "equal": result.equal, "divergent": len(result.divergent),
+            "differences": [f"{d.collection}: {len(d.missing)} only live, {len(d.extra)} only rebuilt, "
+                            f"{len(d.changed)} changed" for d in result.differences],
+            # The best any rebuild can do here: write each document once at the bulk reference's rate.
+            "write_bound_events_per_second": bench.result["mongo_bulk_reference"]["per_second"] * result.events / max(docs, 1),
         }
-        bench.stack.stop_services()
+    results["peak_rss_mb_of_the_rebuilding_process"] = observe.memory_mib(os.getpid()) * 1.048576
     return results
-
-
-async def compare(mongo, name: str, live: str, rebuilt: str) -> dict:
-    """Does the replay decide what the live run decided? Documents per collection, and the
-    documents whose key decision (a nomination's status, a panel) came out otherwise."""
-    collection, decision = REBUILD_CHECK[name]
-    docs = {}
-    for db in (live, rebuilt):
-        docs[db] = {d["_id"]: d.get(decision) async for d in mongo[db][collection].find({}, {decision: 1})}
-    return {"collection": collection, "field": decision, "live": len(docs[live]), "rebuilt": len(docs[rebuilt]),
-            "differing": sum(1 for k, v in docs[live].items() if docs[rebuilt].get(k) != v)}

@@ -225,10 +225,10 @@ def to_json(result: Rebuilt, backup: str | None) -> dict:
 
 
 def render(result: Rebuilt, backup: str | None, *, switch_asked: bool = False, examples: int = 5) -> str:
-    lines = [f"{result.service}: {result.events} events -> {result.database} "
-             f"({', '.join(f'{n} {c}' for n, c in sorted(result.documents.items()))})",
-             f"  read {result.read_seconds:.1f} s, replay {result.replay_seconds:.2f} s "
-             f"({result.replay_rate:,.0f} events/s), write {result.write_seconds:.1f} s"]
+    documents = ", ".join(f"{n} {c}" for n, c in sorted(result.documents.items()))
+    lines = [f"{result.service}: {result.events} events -> {result.database} ({documents})",
+             (f"  read {result.read_seconds:.1f} s, replay {result.replay_seconds:.2f} s "
+              f"({result.replay_rate:,.0f} events/s), write {result.write_seconds:.1f} s")]
     if result.divergent:
         lines.append(f"  {len(result.divergent)} decisions the replay made differ from the log: "
                      + ", ".join(result.divergent[:examples]))

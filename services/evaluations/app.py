@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from services.evaluations.api import create_api
 from services.evaluations.criteria import load_criteria
 from services.evaluations.follow_up import FollowUp
-from services.evaluations.handlers import Lifecycle
+from services.evaluations.handlers import Lifecycle, by_topic
 from services.evaluations.reminders import due_reminders
 from services.evaluations.settings import EvaluationsSettings
 from services.evaluations.store import EvaluationStore
-from shared import asyncapi, kafka, mongo, topics
+from shared import asyncapi, groups, kafka, mongo, topics
 from shared.clock import Clock, clock_for
 from shared.http import with_operations
 from shared.lag import LagProbe
@@ -45,23 +45,10 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
     common = dict(service=SERVICE, output_topic=topics.EVALUATIONS, settings=settings)
-    kafka.subscribe(broker, topics.EVALUATIONS_INTAKE, name="intake", ignore_unhandled=False, handlers={
-        "evaluation.score_submitted": lifecycle.score_submitted,
-        "evaluation.conflict_declared": lifecycle.conflict_declared,
-        "council.decision_recorded": lifecycle.council_decision,
-        "exemplar.review_reported": follow_up.review_reported,
-        "exemplar.replication_reported": follow_up.replication_reported,
-        "exemplar.visit_reported": follow_up.visit_reported,
-    }, **common)
-    kafka.subscribe(broker, topics.NOMINATIONS, name="nominations", ignore_unhandled=True, handlers={
-        "nomination.accepted": lifecycle.accepted,
-        "nomination.withdrawn": lifecycle.withdrawn,
-    }, **common)
-    kafka.subscribe(broker, topics.DIRECTORY, name="directory", ignore_unhandled=False, handlers={
-        "unit.registered": _unit_registered(store),
-        "staff.registered": _staff(store.apply_staff, lifecycle),
-        "staff.removed": _staff(store.remove_staff, lifecycle),
-    }, **common)
+    routes = by_topic(store, lifecycle, follow_up)
+    for sub in groups.of_service(SERVICE):
+        kafka.subscribe(broker, sub.topic, name=sub.name, ignore_unhandled=sub.ignore_unhandled,
+                        handlers=routes[sub.topic], **common)
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.EVALUATIONS, title="evaluations.out",
                      description="Panels, reminders, results, recognitions, follow-up, and refused inputs.")
@@ -91,17 +78,3 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
 
     api = create_api(store, registry, readiness, lifespan)
     return with_operations(api, metrics, lambda: asyncapi.document(broker, service=SERVICE, description=DESCRIPTION))
-
-
-def _unit_registered(store: EvaluationStore):
-    async def handle(event):
-        await store.apply_unit(event)
-        return []
-    return handle
-
-
-def _staff(apply, lifecycle: Lifecycle):
-    async def handle(event):
-        await apply(event)  # the directory first: the panel rules read it
-        return await lifecycle.staff_changed(event)
-    return handle

@@ -5,13 +5,22 @@ Handlers gather what the rules need, let `domain` decide and commit through
 so rebuilding the projection from offset 0 decides the same deadlines.
 """
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from services.evaluations import domain
 from services.evaluations.criteria import CriteriaRegistry, CriteriaSet
 from services.evaluations.decisions import Decision, decide_once, derived, make
-from services.evaluations.domain import CANCELLABLE, SCORING, Candidate, NominationFacts, Status, Thresholds
+from services.evaluations.domain import (
+    CANCELLABLE,
+    SCORING,
+    Candidate,
+    NominationFacts,
+    Status,
+    Thresholds,
+)
 from services.evaluations.store import EvaluationStore, date, day, stored_answer
+from shared import topics
 from shared.envelope import Event
 from shared.events import (
     ConflictDeclared,
@@ -30,14 +39,24 @@ from shared.events import (
 from shared.programme import EvaluationPolicy
 from shared.vocabulary import EvidenceKind, Field, NomineeKind, Outcome
 
+if TYPE_CHECKING:
+    from services.evaluations.follow_up import FollowUp
+
+# The signature of `domain.select_panel`: who joins a panel, best first.
+Select = Callable[..., list[str]]
+Handler = Callable[[Event], Awaitable[list[Event]]]
+
 
 class Lifecycle:
     def __init__(self, store: EvaluationStore, registry: CriteriaRegistry, policy: EvaluationPolicy,
-                 replacement_min_days: int) -> None:
+                 replacement_min_days: int, select: Select = domain.select_panel) -> None:
         self.store = store
         self.registry = registry
         self.policy = policy
         self.replacement_min_days = replacement_min_days
+        # A rebuild from the log passes the choice the service published: the load it was
+        # made on is not in the log (services.evaluations.rebuild).
+        self.select = select
 
     # ---- exemplars.nominations -------------------------------------------------------------
 
@@ -70,8 +89,8 @@ class Lifecycle:
         }
         candidates = await self.store.candidates()
         excluded_units = await self._excluded_units(doc)
-        doc["panel"] = domain.select_panel(nom.nomination_id, nom.field, candidates, size=doc["panel_size"],
-                                           excluded_units=excluded_units, excluded_staff=doc["excluded_staff"])
+        doc["panel"] = self.select(nom.nomination_id, nom.field, candidates, size=doc["panel_size"],
+                                   excluded_units=excluded_units, excluded_staff=doc["excluded_staff"])
         doc["opened"] = len(doc["panel"]) >= doc["panel_size"]
         doc["status"] = (Status.OPEN if doc["opened"] else Status.PANEL_INCOMPLETE).value
         output = [self._panel_event(doc, event)]
@@ -274,7 +293,7 @@ class Lifecycle:
     def _select(self, doc: dict, candidates: list[Candidate], size: int, excluded_units: frozenset[str],
                 current: list[str], *leaving: str) -> list[str]:
         units = {c.staff_id: c.unit_id for c in candidates}
-        return domain.select_panel(
+        return self.select(
             doc["_id"], doc["field"], candidates, size=size, excluded_units=excluded_units,
             excluded_staff={*doc["excluded_staff"], *current, *leaving, *_recused(doc)},
             panel_units={units[p] for p in current if p in units})
@@ -308,3 +327,31 @@ def _result_doc(result: domain.Completion) -> dict[str, Any]:
             "outcome": result.outcome.value, "evaluator_totals": result.evaluator_totals, "spread": result.spread,
             "divergent": result.divergent, "below_minimum": result.below_minimum}
 
+
+
+def by_topic(store: EvaluationStore, lifecycle: Lifecycle, follow_up: "FollowUp") -> dict[str, dict[str, Handler]]:
+    """What the service consumes: the live consumers and a rebuild route the same way."""
+
+    async def unit_registered(event: Event) -> list[Event]:
+        await store.apply_unit(event)
+        return []
+
+    def staff(apply: Callable[[Event], Awaitable[None]]) -> Handler:
+        async def handle(event: Event) -> list[Event]:
+            await apply(event)  # the directory first: the panel rules read it
+            return await lifecycle.staff_changed(event)
+        return handle
+
+    return {
+        topics.EVALUATIONS_INTAKE: {
+            "evaluation.score_submitted": lifecycle.score_submitted,
+            "evaluation.conflict_declared": lifecycle.conflict_declared,
+            "council.decision_recorded": lifecycle.council_decision,
+            "exemplar.review_reported": follow_up.review_reported,
+            "exemplar.replication_reported": follow_up.replication_reported,
+            "exemplar.visit_reported": follow_up.visit_reported,
+        },
+        topics.NOMINATIONS: {"nomination.accepted": lifecycle.accepted, "nomination.withdrawn": lifecycle.withdrawn},
+        topics.DIRECTORY: {"unit.registered": unit_registered, "staff.registered": staff(store.apply_staff),
+                           "staff.removed": staff(store.remove_staff)},
+    }

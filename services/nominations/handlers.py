@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from services.nominations import domain
 from services.nominations.domain import Status, SubmissionContext
 from services.nominations.store import NominationStore, as_nomination, stored_answer
+from shared import topics
 from shared.envelope import Event, new_event
 from shared.events import (
     EvaluationCompleted,
@@ -19,7 +20,6 @@ from shared.events import (
     QuotaShortfall,
     WithdrawalRejected,
 )
-from shared import topics
 from shared.programme import Programme
 
 SOURCE = "urn:exemplars:nominations"

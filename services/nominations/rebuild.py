@@ -4,6 +4,11 @@ The service's own `Handlers` run over `MemoryNominationStore`, which keeps the d
 `NominationStore` would write, as plain dicts; every answer a handler records is the
 logged event of the same id. The yearly shortfalls are decided by a schedule, not by an
 input, so they come straight from the logged `unit.quota_shortfall` events.
+
+Who won the last place of a unit's year depends on how the live instances interleaved
+partitions, which the log does not keep. So the quota is pinned to the log: a submission the
+service accepted finds its place and its nominee free, as it did live, and one it refused
+takes no place; what a refusal records is the published reason.
 """
 
 import copy
@@ -14,8 +19,15 @@ from services.nominations.handlers import Handlers
 from services.nominations.settings import NominationsSettings
 from services.nominations.store import _day, _unit
 from shared import envelope, replay
-from shared.envelope import Event
-from shared.events import QuotaShortfall, StaffRegistered, StaffRemoved, UnitRegistered
+from shared.envelope import Event, derived_id
+from shared.events import (
+    NominationAccepted,
+    NominationRejected,
+    QuotaShortfall,
+    StaffRegistered,
+    StaffRemoved,
+    UnitRegistered,
+)
 from shared.programme import load_programme
 from shared.replay import Answers, Comparison, Logged
 
@@ -37,9 +49,14 @@ COMPARISON: dict[str, Comparison] = {
 class MemoryNominationStore:
     """The methods `Handlers` calls on `NominationStore`, over dicts."""
 
-    def __init__(self, answers: Answers) -> None:
+    def __init__(self, answers: Answers, maximum: int) -> None:
         self.answers = answers
+        self.maximum = maximum
         self.collections: dict[str, dict[Any, dict]] = {name: {} for name in COMPARISON}
+        self.accepted_live = False  # the log's answer to the input being applied
+
+    def applying(self, event: Event) -> None:
+        self.accepted_live = derived_id(event.dedup_key, NominationAccepted.event_type) in self.answers.by_id
 
     def documents(self) -> dict[str, list[dict]]:
         return {name: list(docs.values()) for name, docs in self.collections.items()}
@@ -90,17 +107,22 @@ class MemoryNominationStore:
         return copy.deepcopy(self.collections["nominations"].get(nomination_id))
 
     async def held_places(self, unit_id: str, year: int, excluding: str) -> int:
-        return sum(1 for p in self.collections["places"].values()
+        held = sum(1 for p in self.collections["places"].values()
                    if p["unit_id"] == unit_id and p["year"] == year and p["nomination_id"] != excluding)
+        if self.accepted_live and excluding:  # live, a place was free for it
+            return min(held, self.maximum - 1)
+        return held
 
     async def nominee_holder(self, year: int, key: str, excluding: str) -> str | None:
         doc = self.collections["nominee_claims"].get(f"{year}:{key}")
+        if self.accepted_live:
+            return None  # live, nobody held the nominee
         return doc["nomination_id"] if doc and doc["nomination_id"] != excluding else None
 
     async def claim_nominee(self, year: int, key: str, nomination_id: str) -> str | None:
         claims = self.collections["nominee_claims"]
         claim_id = f"{year}:{key}"
-        if claim_id not in claims:
+        if claim_id not in claims or self.accepted_live:
             claims[claim_id] = {"_id": claim_id, "nomination_id": nomination_id}
             return None
         return await self.nominee_holder(year, key, excluding=nomination_id)
@@ -110,12 +132,13 @@ class MemoryNominationStore:
         if any(p["nomination_id"] == nomination_id and p["unit_id"] == unit_id and p["year"] == year
                for p in places.values()):
             return True
-        for slot in range(1, maximum + 1):
-            place_id = f"{unit_id}:{year}:{slot}"
-            if place_id not in places:
-                places[place_id] = {"_id": place_id, "unit_id": unit_id, "year": year, "nomination_id": nomination_id}
-                return True
-        return False
+        if not self.accepted_live:
+            return False
+        # Whatever number is free: the slot ids are compared by holder, not by number.
+        slot = next(n for n in range(1, len(places) + 2) if f"{unit_id}:{year}:{n}" not in places)
+        places[f"{unit_id}:{year}:{slot}"] = {"_id": f"{unit_id}:{year}:{slot}", "unit_id": unit_id, "year": year,
+                                              "nomination_id": nomination_id}
+        return True
 
     async def release(self, nomination_id: str) -> None:
         for name in ("places", "nominee_claims"):
@@ -127,6 +150,8 @@ class MemoryNominationStore:
                                 answer: Event) -> None:
         sub = event.data
         answer = self.answers.pin(answer)
+        if isinstance(answer.data, NominationRejected):
+            reasons = answer.data.reasons  # as published, whatever the replay's counts
         self.collections["nominations"][sub.nomination_id] = {
             "_id": sub.nomination_id, "unit_id": sub.unit_id, "year": sub.year, "field": sub.field,
             "status": status.value, "nominee_key": nominee_key, "submission": sub.model_dump(mode="json"),
@@ -162,9 +187,10 @@ class MemoryNominationStore:
 
 
 async def rebuild(inputs: list[Logged], answers: Answers, settings: NominationsSettings) -> dict[str, list[dict]]:
-    store = MemoryNominationStore(answers)
-    handlers = Handlers(store, load_programme(settings.programme_file))  # type: ignore[arg-type]
-    routes = {(topic, event_type): _event_of(handler)
+    programme = load_programme(settings.programme_file)
+    store = MemoryNominationStore(answers, programme.yearly_maximum)
+    handlers = Handlers(store, programme)  # type: ignore[arg-type]
+    routes = {(topic, event_type): _event_of(store, handler)
               for topic, by_type in handlers.by_topic().items() for event_type, handler in by_type.items()}
     await replay.apply(inputs, routes)
     for event in answers.of_type(QuotaShortfall.event_type):
@@ -172,7 +198,8 @@ async def rebuild(inputs: list[Logged], answers: Answers, settings: NominationsS
     return store.documents()
 
 
-def _event_of(handler):
+def _event_of(store: MemoryNominationStore, handler):
     async def handle(record: Logged) -> None:
+        store.applying(record.event)
         await handler(record.event)
     return handle

@@ -10,6 +10,7 @@ from services.notifications import domain
 from services.notifications.routing import Route
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import NotificationStore
+from shared import topics
 from shared.envelope import Event
 
 log = logging.getLogger("exemplars.notifications")
@@ -75,3 +76,12 @@ class Handlers:
 
     def routed(self) -> dict:
         return {event_type: self.notify for event_type in self.routes}
+
+    def by_topic(self) -> dict[str, dict]:
+        """What the service consumes: the live consumers and a rebuild route the same way."""
+        by_topic = {topics.DIRECTORY: {"unit.registered": self.unit_registered,
+                                       "staff.registered": self.staff_registered,
+                                       "staff.removed": self.staff_removed}}
+        for topic in (topics.NOMINATIONS, topics.EVALUATIONS):
+            by_topic[topic] = {t: self.notify for t in topics.BY_NAME[topic].event_types if t in self.routes}
+        return by_topic

@@ -122,7 +122,7 @@ class EvaluatorReplaced(Payload):
     nomination_id: NominationId
     title: Text
     recused_id: Identifier
-    replacement_id: Identifier | None  # None: nobody eligible is left
+    replacement_id: Identifier | None = None  # None: nobody eligible is left (absent on the wire)
     reason: Text
     deadline: dt.date
 

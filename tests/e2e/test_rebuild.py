@@ -12,7 +12,6 @@ import uuid
 
 from deploy.demo import send
 from deploy.demo_data import MODELS, submission
-from deploy.ops import rebuild as rb
 from shared import groups, topics
 from shared.envelope import new_event
 from shared.events import NominationWithdrawn

@@ -1,5 +1,6 @@
 """The CloudEvents codec: binary out, binary and structured in, poison named."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -63,3 +64,15 @@ def test_poison_is_named(mutate):
 def test_every_model_has_a_round_trippable_type():
     assert all(short_type(ce_type(name)) == name for name in BY_TYPE)
     assert short_type("com.example.other.v1") is None
+
+
+def test_an_evaluator_replaced_by_nobody_survives_the_codec():
+    """None fields are left out on the wire: an optional field needs its default to decode."""
+    from shared.events import EvaluatorReplaced
+
+    event = new_event(EvaluatorReplaced(nomination_id="N1", title="Mô hình", recused_id="c1", replacement_id=None,
+                                        reason="Người thân", deadline=dt.date(2024, 3, 11)), key="N1",
+                      source="urn:exemplars:evaluations")
+    key, value, headers = envelope.encode(event)
+    assert b"replacement_id" not in value
+    assert envelope.decode(key, value, [(k, v.encode()) for k, v in headers.items()]).data.replacement_id is None

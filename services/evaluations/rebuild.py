@@ -1,0 +1,302 @@
+"""Rebuilding the evaluations projection from the log, in memory (design: shared/replay.py).
+
+The service's own handlers run over `MemoryStore`, which keeps `EvaluationStore`'s
+documents in plain dicts with the same write semantics, and swaps every event it records
+for the published copy of the same id. Panel choices depend on evaluators' loads the log
+does not keep, so `PinnedSelection` takes them from the answers to the input being applied.
+Reminders and overdue notices answer the clock, not an input: they come from the log as is.
+"""
+
+import copy
+import datetime as dt
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from services.evaluations import domain
+from services.evaluations.criteria import load_criteria
+from services.evaluations.decisions import SOURCE
+from services.evaluations.domain import SCORING, Candidate, Status
+from services.evaluations.exemplar_rules import UnitPeriod
+from services.evaluations.follow_up import FollowUp
+from services.evaluations.handlers import Lifecycle, by_topic
+from services.evaluations.settings import EvaluationsSettings
+from services.evaluations.store import date, day, stored_answer
+from shared import envelope
+from shared.envelope import Event, derived_id
+from shared.events import (
+    EvaluationOverdue,
+    EvaluationReminder,
+    EvaluatorReplaced,
+    NominationAccepted,
+    PanelAssigned,
+    PanelIncomplete,
+    StaffRegistered,
+    StaffRemoved,
+    UnitRegistered,
+)
+from shared.programme import load_programme
+from shared.replay import Answers, Comparison, Logged, apply
+from shared.vocabulary import Field, Role
+
+COMPARISON: dict[str, Comparison] = {
+    "evaluations": Comparison(
+        # The time of the last input applied, which may come from any of three topics.
+        ignore=frozenset({"updated_at"}),
+        # Appended to by inputs of different topics (nominations, intake, directory), whose
+        # relative order the log keeps only as produce time, not as the order applied.
+        unordered=frozenset({"outbox", "recused", "vacancies", "panel"})),
+    # Every write after the council's comes from one partition (intake, keyed by exemplar).
+    "exemplars": Comparison(),
+    "units": Comparison(unordered=frozenset({"applied"})),  # a set of markers ($addToSet)
+    # A set of markers; a move to another unit brings a staff member's events from two partitions.
+    "staff": Comparison(unordered=frozenset({"applied"})),
+    "answers": Comparison(),
+    "notices": Comparison(),
+}
+
+COLLECTIONS = tuple(COMPARISON)
+NOTICE_TYPES = (EvaluationReminder.event_type, EvaluationOverdue.event_type)
+
+
+async def rebuild(inputs: list[Logged], answers: Answers, settings: EvaluationsSettings) -> dict[str, list[dict]]:
+    """The evaluations projection `inputs` lead to, every decision taken from `answers`."""
+    policy = load_programme(settings.programme_file).evaluation
+    registry = load_criteria(settings.criteria_dir)
+    store = MemoryStore(answers)
+    selection = PinnedSelection(answers)
+    lifecycle = Lifecycle(store, registry, policy, settings.replacement_min_days, select=selection)
+    follow_up = FollowUp(store)
+    routes = {(topic, event_type): handler for topic, by_type in by_topic(store, lifecycle, follow_up).items()
+              for event_type, handler in by_type.items()}
+
+    def applying(handler):
+        async def run(record: Logged) -> None:
+            selection.current = record.event
+            await handler(record.event)
+        return run
+
+    await apply(inputs, {route: applying(handler) for route, handler in routes.items()})
+    for event in answers.of_type(*NOTICE_TYPES):
+        if (key := notice_key(event, policy.reminder_days_before)) is None:
+            answers.divergent.append(event)  # an id no step of this programme yields
+            continue
+        await store.add_notice(event.data.nomination_id, event.data.evaluator_id, key, event)
+    await store.mark_notices_published(answers.of_type(*NOTICE_TYPES))
+    return {name: [copy.deepcopy(doc) for doc in store.collections[name].docs.values()] for name in COLLECTIONS}
+
+
+def notice_key(event: Event, reminder_days: Iterable[int]) -> str | None:
+    """The schedule's step ("T-7", "T-2", "overdue") a notice was sent for: its id is derived from it."""
+    reminder = event.type == EvaluationReminder.event_type
+    keys = [domain.reminder_key(d) for d in reminder_days] if reminder else [domain.OVERDUE]
+    of = (event.data.nomination_id, event.data.evaluator_id)
+    return next((k for k in keys if derived_id(SOURCE, event.type, *of, k) == event.id), None)
+
+
+class PinnedSelection:
+    """`domain.select_panel`'s stand-in: who the service chose, read from its answers to the
+    input being applied (`current`, set before each handler call). Ids name their input and,
+    for a replacement, the member leaving or joining (`decisions.derived`, `Lifecycle`)."""
+
+    def __init__(self, answers: Answers) -> None:
+        self.answers = answers
+        self.current: Event | None = None
+        self.replaced: dict[str, list[Event]] = {}  # in log order: a fill's newcomers join in it
+        for event in answers.of_type(EvaluatorReplaced.event_type):
+            self.replaced.setdefault(event.data.nomination_id, []).append(event)
+
+    def __call__(self, nomination_id: str, nomination_field: Field, candidates: Iterable[Candidate], *, size: int,
+                 excluded_units: Collection[str], excluded_staff: Collection[str] = (),
+                 panel_units: Collection[str] = ()) -> list[str]:
+        source = self.current.dedup_key
+        if self.current.type == NominationAccepted.event_type:
+            return self._panel(source)
+        if announced := self._panel(source, nomination_id):  # a waiting panel filled up
+            return [m for m in announced if m not in excluded_staff]  # the current members are excluded
+        replaced = self.replaced.get(nomination_id, [])
+
+        def named(event: Event, staff_id: str | None) -> bool:
+            return staff_id is not None and event.id == derived_id(source, event.type, nomination_id, staff_id)
+
+        for event in replaced:  # a departure: named after who left, whom the choice excludes
+            if event.data.recused_id in excluded_staff and named(event, event.data.recused_id):
+                return [event.data.replacement_id] if event.data.replacement_id else []
+        return [e.data.replacement_id for e in replaced if named(e, e.data.replacement_id)]  # seats filled
+
+    def _panel(self, source: str, *parts: str) -> list[str]:
+        for model in (PanelAssigned, PanelIncomplete):
+            if (event := self.answers.by_id.get(derived_id(source, model.event_type, *parts))) is not None:
+                return list(event.data.evaluators if model is PanelAssigned else event.data.assigned)
+        return []
+
+
+class MemoryCollection:
+    """What handlers and `decide_once` use of a collection: `find_one` by id and `name`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.docs: dict[Any, dict] = {}
+
+    async def find_one(self, query: dict) -> dict | None:
+        assert query.keys() == {"_id"}, query
+        return copy.deepcopy(self.docs.get(query["_id"]))
+
+
+class MemoryStore:
+    """`EvaluationStore`'s methods the handlers and the reminder schedule call, over dicts.
+    Guarded writes keep their guards; every event recorded is the published copy."""
+
+    def __init__(self, log: Answers) -> None:
+        self.log = log  # not `answers`: that is the refusals' collection, as in EvaluationStore
+        self.collections = {name: MemoryCollection(name) for name in COLLECTIONS}
+        self.evaluations, self.exemplars = self.collections["evaluations"], self.collections["exemplars"]
+        self.units, self.staff = self.collections["units"], self.collections["staff"]
+        self.answers, self.notices = self.collections["answers"], self.collections["notices"]
+
+    def _entry(self, event: Event, output: list[Event]) -> dict[str, Any]:
+        return {"input": event.dedup_key, "output": [envelope.to_document(self.log.pin(e)) for e in output]}
+
+    # ---- aggregates ------------------------------------------------------------------------
+
+    async def create(self, collection: MemoryCollection, doc: dict, event: Event, output: list[Event]) -> bool:
+        if doc["_id"] in collection.docs:
+            return False  # the DuplicateKeyError case
+        collection.docs[doc["_id"]] = copy.deepcopy({**doc, "rev": 1, "created_at": event.time,
+                                                     "updated_at": event.time, "outbox": [self._entry(event, output)]})
+        return True
+
+    async def commit(self, collection: MemoryCollection, doc: dict, changes: dict, event: Event,
+                     output: list[Event]) -> bool:
+        current = collection.docs.get(doc["_id"])
+        if current is None or current["rev"] != doc["rev"] or _answered(current, event):
+            return False
+        current.update(copy.deepcopy(changes), rev=doc["rev"] + 1, updated_at=event.time)
+        current["outbox"].append(self._entry(event, output))
+        return True
+
+    async def answered_by(self, collection: MemoryCollection, event: Event) -> list[Event]:
+        return [out for doc in collection.docs.values() for out in stored_answer(doc, event) or []]
+
+    async def refusal(self, event: Event) -> list[Event] | None:
+        doc = self.answers.docs.get(event.dedup_key)
+        return [envelope.from_document(out) for out in doc["output"]] if doc else None
+
+    async def record_refusal(self, event: Event, output: list[Event]) -> None:
+        self.answers.docs.setdefault(event.dedup_key, {
+            "_id": event.dedup_key, "output": [envelope.to_document(self.log.pin(e)) for e in output],
+            "at": event.time})
+
+    # ---- evaluations -----------------------------------------------------------------------
+
+    async def evaluation(self, nomination_id: str) -> dict | None:
+        return await self.evaluations.find_one({"_id": nomination_id})
+
+    async def evaluations_in(self, statuses: list[Status], **query: Any) -> list[dict]:
+        """The one query the handlers make: by status, and not yet answering an input."""
+        assert query.keys() <= {"outbox.input"} and all(q.keys() == {"$ne"} for q in query.values()), query
+        skip = query.get("outbox.input", {}).get("$ne")
+        wanted = {s.value for s in statuses}
+        return [_without(doc, "outbox") for _, doc in sorted(self.evaluations.docs.items())
+                if doc["status"] in wanted and not any(e["input"] == skip for e in doc["outbox"])]
+
+    async def open_assignments(self) -> dict[str, int]:
+        load: dict[str, int] = {}
+        for doc in self._scoring():
+            for member in doc["panel"]:
+                load[member] = load.get(member, 0) + 1
+        return load
+
+    def _scoring(self) -> list[dict]:
+        scoring = {s.value for s in SCORING}
+        return [doc for doc in self.evaluations.docs.values() if doc["status"] in scoring]
+
+    # ---- reminders -------------------------------------------------------------------------
+
+    async def due_for_reminders(self, today: dt.date, horizon_days: int) -> list[dict]:
+        horizon = day(today + dt.timedelta(days=horizon_days))
+        return [_without(doc, "outbox", "criteria") for doc in self._scoring()
+                if doc.get("opened") is True and doc["deadline"] <= horizon]
+
+    async def sent_notices(self, nomination_id: str) -> dict[str, set[str]]:
+        sent: dict[str, set[str]] = {}
+        for doc in self.notices.docs.values():
+            if doc["nomination_id"] == nomination_id:
+                sent.setdefault(doc["evaluator_id"], set()).add(doc["key"])
+        return sent
+
+    async def add_notice(self, nomination_id: str, evaluator_id: str, key: str, event: Event) -> None:
+        notice_id = f"{nomination_id}|{evaluator_id}|{key}"
+        self.notices.docs.setdefault(notice_id, {
+            "_id": notice_id, "nomination_id": nomination_id, "evaluator_id": evaluator_id, "key": key,
+            "event": envelope.to_document(self.log.pin(event)), "published": False})
+
+    async def unpublished_notices(self) -> list[Event]:
+        return [envelope.from_document(doc["event"]) for doc in self.notices.docs.values() if not doc["published"]]
+
+    async def mark_notices_published(self, events: list[Event]) -> None:
+        ids = {e.id for e in events}
+        for doc in self.notices.docs.values():
+            if doc["event"]["id"] in ids:
+                doc["published"] = True
+
+    # ---- exemplars -------------------------------------------------------------------------
+
+    async def exemplar(self, exemplar_id: str) -> dict | None:
+        return await self.exemplars.find_one({"_id": exemplar_id})
+
+    async def open_exemplar(self, doc: dict, event: Event) -> None:
+        self.exemplars.docs.setdefault(doc["_id"], copy.deepcopy({
+            **doc, "rev": 1, "reviews": [], "adopters": [], "replications": [], "visits": [], "outbox": [],
+            "created_at": event.time, "updated_at": event.time}))
+
+    # ---- directory -------------------------------------------------------------------------
+
+    async def apply_unit(self, event: Event) -> None:
+        unit: UnitRegistered = event.data
+        self._apply_once(self.units, unit.unit_id, event, {
+            "name": unit.name, "parent_id": unit.parent_id, "valid_from": day(unit.valid_from),
+            "valid_to": day(unit.valid_to)})
+
+    async def apply_staff(self, event: Event) -> None:
+        staff: StaffRegistered = event.data
+        self._apply_once(self.staff, staff.staff_id, event, {
+            "unit_id": staff.unit_id, "full_name": staff.full_name, "roles": [r.value for r in staff.roles],
+            "fields": [f.value for f in staff.fields], "removed": False})
+
+    async def remove_staff(self, event: Event) -> None:
+        removed: StaffRemoved = event.data
+        self._apply_once(self.staff, removed.staff_id, event, {"unit_id": removed.unit_id, "removed": True})
+
+    @staticmethod
+    def _apply_once(collection: MemoryCollection, doc_id: str, event: Event, fields: dict) -> None:
+        """`shared.mongo.apply_once` with a `$set` of `fields`: an upsert guarded by the event's marker."""
+        doc = collection.docs.setdefault(doc_id, {"_id": doc_id})
+        if event.dedup_key not in doc.get("applied", []):
+            doc.update(copy.deepcopy(fields))
+            doc["applied"] = [*doc.get("applied", []), event.dedup_key]
+
+    async def unit_periods(self) -> dict[str, UnitPeriod]:
+        return {doc["_id"]: UnitPeriod(doc["_id"], date(doc["valid_from"]), date(doc.get("valid_to")))
+                for doc in self.units.docs.values() if "valid_from" in doc}
+
+    async def unit_parents(self) -> dict[str, str | None]:
+        return {doc["_id"]: doc.get("parent_id") for doc in self.units.docs.values()}
+
+    async def staff_member(self, staff_id: str) -> dict | None:
+        doc = self.staff.docs.get(staff_id)
+        return copy.deepcopy(doc) if doc and "unit_id" in doc else None
+
+    async def candidates(self) -> list[Candidate]:
+        load = await self.open_assignments()
+        return [Candidate(doc["_id"], doc["unit_id"], frozenset(Role(r) for r in doc.get("roles", [])),
+                          frozenset(Field(f) for f in doc.get("fields", [])), load.get(doc["_id"], 0))
+                for doc in self.staff.docs.values()
+                if Role.EVALUATOR.value in doc.get("roles", []) and doc.get("removed") is not True]
+
+
+def _answered(doc: dict, event: Event) -> bool:
+    return any(entry["input"] == event.dedup_key for entry in doc["outbox"])
+
+
+def _without(doc: dict, *fields: str) -> dict:
+    return copy.deepcopy({k: v for k, v in doc.items() if k not in fields})
