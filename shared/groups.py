@@ -1,9 +1,9 @@
 """Every consumer group of the system: which service reads which topic, under which name.
 
-The group id is `shared.kafka.group_id(settings, service, name)`. The services' app.py
-files hold the same (service, name, topic) triples in their `subscribe()` calls; a unit
-test (tests/unit/test_ops_groups.py) fails when the two drift apart, so tools that measure
-lag or touch a group (status, rebuilds) can rely on this one list.
+The group id is `shared.kafka.group_id(settings, service, name)`. The services subscribe
+from this list (`shared.kafka.subscribe_service`, with the handlers of their `by_topic()`),
+and the tools that measure lag, touch a group or rebuild a projection read it too; a unit
+test (tests/unit/test_ops_groups.py) checks what the services' apps actually subscribe.
 """
 
 from dataclasses import dataclass

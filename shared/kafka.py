@@ -26,7 +26,7 @@ from weakref import WeakKeyDictionary
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from shared import envelope, logs
+from shared import envelope, groups, logs
 from shared.envelope import Event, PoisonMessage
 from shared.outages import OUTAGES
 from shared.settings import ServiceSettings
@@ -114,6 +114,15 @@ async def publish(broker: KafkaBroker, messages: list[Outgoing], settings: Servi
             log.warning("publish of %d records to %s failed (attempt %d), retrying: %r", len(messages),
                         ", ".join(sorted({m.topic for m in messages})), attempt, exc)
             await asyncio.sleep(_backoff(settings, attempt))
+
+
+def subscribe_service(broker: KafkaBroker, service: str, by_topic: Mapping[str, Mapping[str, Handler]],
+                      settings: ServiceSettings) -> None:
+    """Every subscription `shared.groups` lists for `service`, with the handlers its `by_topic()`
+    gives each topic; the service's events go to its one output topic."""
+    for sub in groups.of_service(service):
+        subscribe(broker, sub.topic, service=service, name=sub.name, handlers=by_topic[sub.topic],
+                  output_topic=groups.OUTPUT_TOPICS[service], settings=settings, ignore_unhandled=sub.ignore_unhandled)
 
 
 def subscribe(

@@ -67,21 +67,26 @@ def processing_order(records: Iterable[Logged]) -> list[Logged]:
     The live service read its partitions concurrently; the arrival time is the best account
     of that interleaving the log keeps, and the pinned answers absorb the rest.
     """
-    key = lambda r: (r.topic, r.partition)  # noqa: E731
-    partitions = [list(rs) for _, rs in groupby(sorted(records, key=lambda r: (*key(r), r.offset)), key=key)]
+    by_partition = sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
+    partitions = [list(rs) for _, rs in groupby(by_partition, key=lambda r: (r.topic, r.partition))]
     return list(heapq.merge(*partitions, key=lambda r: (r.at, r.topic, r.partition, r.offset)))
 
 
-Handler = Callable[[Logged], Awaitable[object]]
+Handler = Callable[[Event], Awaitable[object]]
+Before = Callable[[Logged], Awaitable[None]]
 
 
-async def apply(inputs: Iterable[Logged], handlers: dict[tuple[str, str], Handler]) -> int:
-    """Run each input through its handler, in processing order; returns how many were applied."""
+async def apply(inputs: Iterable[Logged], by_topic: dict[str, dict[str, Handler]], before: Before | None = None) -> int:
+    """Run each input through the handler its topic and type name (a service's `by_topic()`),
+    in processing order, after `before` (what the rebuild pins for that input). Returns how
+    many were applied."""
     applied = 0
     for record in processing_order(inputs):
-        handler = handlers.get((record.topic, record.event.type))
+        handler = by_topic.get(record.topic, {}).get(record.event.type)
         if handler is not None:  # other types were skipped or dead-lettered live
-            await handler(record)
+            if before is not None:
+                await before(record)
+            await handler(record.event)
             applied += 1
     return applied
 

@@ -23,7 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from deploy.ops.kafka_io import TopicReader
-from shared import envelope, groups
+from shared import envelope, groups, kafka
 from shared.envelope import PoisonMessage
 from shared.lag import LagProbe
 from shared.replay import Answers, Difference, Logged, compare
@@ -89,20 +89,21 @@ def settings_for(service: str, **overrides):
     return _load(SERVICES[service][1])(**{k: v for k, v in overrides.items() if v is not None})
 
 
-async def committed_bounds(bootstrap: str, service: str, group_prefix: str) -> dict[TopicPartition, int]:
-    probe = LagProbe(bootstrap)
+async def committed_bounds(settings, service: str) -> dict[TopicPartition, int]:
+    probe = LagProbe(settings.kafka_bootstrap_servers)
     try:
         bounds: dict[TopicPartition, int] = {}
         for sub in groups.of_service(service):
-            group = f"{group_prefix}{service}.{sub.name}"
+            group = kafka.group_id(settings, service, sub.name)
             bounds.update(await probe.committed(group, await probe.end_offsets(group, [sub.topic])))
         return bounds
     finally:
         await probe.close()
 
 
-async def read_log(bootstrap: str, service: str, group_prefix: str = "") -> ServiceLog:
-    bounds = await committed_bounds(bootstrap, service, group_prefix)
+async def read_log(settings, service: str) -> ServiceLog:
+    bootstrap = settings.kafka_bootstrap_servers
+    bounds = await committed_bounds(settings, service)
     inputs: list[Logged] = []
     undecodable = 0
     async with TopicReader(bootstrap, timeout=600.0) as reader:
@@ -125,16 +126,15 @@ async def read_log(bootstrap: str, service: str, group_prefix: str = "") -> Serv
     return ServiceLog(service, inputs, Answers.of(published), bounds, undecodable)
 
 
-async def rebuild(service: str, settings, client: AsyncMongoClient, into: str, group_prefix: str | None = None) -> Rebuilt:
+async def rebuild(service: str, settings, client: AsyncMongoClient, into: str) -> Rebuilt:
     """Read, replay and write into the empty database `into`; compare with the live one."""
     if into == settings.mongo_database:
         raise RebuildRefused("the rebuild goes into a fresh database, never into the live one")
     target = client[into]
     if await target.list_collection_names():
         raise RebuildRefused(f"database {into} is not empty: drop it or choose another with --into")
-    prefix = settings.kafka_group_prefix if group_prefix is None else group_prefix
     started = time.perf_counter()
-    service_log = await read_log(settings.kafka_bootstrap_servers, service, prefix)
+    service_log = await read_log(settings, service)
     read = time.perf_counter()
     documents = await importlib.import_module(SERVICES[service][0]).rebuild(
         service_log.inputs, service_log.answers, settings)
@@ -165,13 +165,11 @@ async def _documents(db: AsyncDatabase, names) -> dict[str, list[dict]]:
     return {name: await db[name].find().to_list() for name in names}
 
 
-async def switch(service: str, settings, client: AsyncMongoClient, rebuilt: Rebuilt, *, force: bool = False,
-                 group_prefix: str | None = None) -> str:
+async def switch(service: str, settings, client: AsyncMongoClient, rebuilt: Rebuilt, *, force: bool = False) -> str:
     """Move the live collections aside and the rebuilt ones in; returns the backup database."""
     if not rebuilt.equal and not force:
         raise RebuildRefused("the rebuilt projection differs from the live one: not switching without --force")
-    prefix = settings.kafka_group_prefix if group_prefix is None else group_prefix
-    now = await committed_bounds(settings.kafka_bootstrap_servers, service, prefix)
+    now = await committed_bounds(settings, service)
     if now != rebuilt.bounds:
         raise RebuildRefused(f"the {service} consumer groups moved since the rebuild read the log: "
                              "stop every instance of the service, then rebuild again")

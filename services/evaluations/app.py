@@ -13,7 +13,7 @@ from services.evaluations.handlers import Lifecycle, by_topic
 from services.evaluations.reminders import due_reminders
 from services.evaluations.settings import EvaluationsSettings
 from services.evaluations.store import EvaluationStore
-from shared import asyncapi, groups, kafka, mongo, topics
+from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
 from shared.http import with_operations
 from shared.lag import LagProbe
@@ -44,11 +44,7 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    common = dict(service=SERVICE, output_topic=topics.EVALUATIONS, settings=settings)
-    routes = by_topic(store, lifecycle, follow_up)
-    for sub in groups.of_service(SERVICE):
-        kafka.subscribe(broker, sub.topic, name=sub.name, ignore_unhandled=sub.ignore_unhandled,
-                        handlers=routes[sub.topic], **common)
+    kafka.subscribe_service(broker, SERVICE, by_topic(store, lifecycle, follow_up), settings)
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.EVALUATIONS, title="evaluations.out",
                      description="Panels, reminders, results, recognitions, follow-up, and refused inputs.")

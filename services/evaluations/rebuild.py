@@ -66,16 +66,11 @@ async def rebuild(inputs: list[Logged], answers: Answers, settings: EvaluationsS
     selection = PinnedSelection(answers)
     lifecycle = Lifecycle(store, registry, policy, settings.replacement_min_days, select=selection)
     follow_up = FollowUp(store)
-    routes = {(topic, event_type): handler for topic, by_type in by_topic(store, lifecycle, follow_up).items()
-              for event_type, handler in by_type.items()}
 
-    def applying(handler):
-        async def run(record: Logged) -> None:
-            selection.current = record.event
-            await handler(record.event)
-        return run
+    async def applying(record: Logged) -> None:
+        selection.current = record.event
 
-    await apply(inputs, {route: applying(handler) for route, handler in routes.items()})
+    await apply(inputs, by_topic(store, lifecycle, follow_up), before=applying)
     for event in answers.of_type(*NOTICE_TYPES):
         if (key := notice_key(event, policy.reminder_days_before)) is None:
             answers.divergent.append(event)  # an id no step of this programme yields

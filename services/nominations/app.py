@@ -10,7 +10,7 @@ from services.nominations.api import create_api
 from services.nominations.handlers import Handlers
 from services.nominations.settings import NominationsSettings
 from services.nominations.store import NominationStore
-from shared import asyncapi, groups, kafka, mongo, topics
+from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
 from shared.envelope import Event
 from shared.http import with_operations
@@ -37,11 +37,7 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    common = dict(service=SERVICE, output_topic=topics.NOMINATIONS, settings=settings)
-    routes = handlers.by_topic()
-    for sub in groups.of_service(SERVICE):
-        kafka.subscribe(broker, sub.topic, name=sub.name, ignore_unhandled=sub.ignore_unhandled,
-                        handlers=routes[sub.topic], **common)
+    kafka.subscribe_service(broker, SERVICE, handlers.by_topic(), settings)
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.NOMINATIONS, title="nominations.out",
                      description="Answers to submissions and withdrawals, and quota shortfall notices.")

@@ -55,8 +55,8 @@ class MemoryNominationStore:
         self.collections: dict[str, dict[Any, dict]] = {name: {} for name in COMPARISON}
         self.accepted_live = False  # the log's answer to the input being applied
 
-    def applying(self, event: Event) -> None:
-        self.accepted_live = derived_id(event.dedup_key, NominationAccepted.event_type) in self.answers.by_id
+    async def applying(self, record: Logged) -> None:
+        self.accepted_live = derived_id(record.event.dedup_key, NominationAccepted.event_type) in self.answers.by_id
 
     def documents(self) -> dict[str, list[dict]]:
         return {name: list(docs.values()) for name, docs in self.collections.items()}
@@ -190,16 +190,7 @@ async def rebuild(inputs: list[Logged], answers: Answers, settings: NominationsS
     programme = load_programme(settings.programme_file)
     store = MemoryNominationStore(answers, programme.yearly_maximum)
     handlers = Handlers(store, programme)  # type: ignore[arg-type]
-    routes = {(topic, event_type): _event_of(store, handler)
-              for topic, by_type in handlers.by_topic().items() for event_type, handler in by_type.items()}
-    await replay.apply(inputs, routes)
+    await replay.apply(inputs, handlers.by_topic(), before=store.applying)
     for event in answers.of_type(QuotaShortfall.event_type):
         store.add_published_shortfall(event)
     return store.documents()
-
-
-def _event_of(store: MemoryNominationStore, handler):
-    async def handle(record: Logged) -> None:
-        store.applying(record.event)
-        await handler(record.event)
-    return handle

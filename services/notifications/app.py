@@ -12,7 +12,7 @@ from services.notifications.handlers import Handlers
 from services.notifications.routing import default_routes
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import NotificationStore
-from shared import asyncapi, groups, kafka, mongo, topics
+from shared import asyncapi, kafka, mongo, topics
 from shared.envelope import Event
 from shared.http import with_operations
 from shared.lag import LagProbe
@@ -35,11 +35,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    common = dict(service=SERVICE, output_topic=topics.NOTIFICATIONS, settings=settings)
-    routed = handlers.by_topic()
-    for sub in groups.of_service(SERVICE):
-        kafka.subscribe(broker, sub.topic, name=sub.name, ignore_unhandled=sub.ignore_unhandled,
-                        handlers=routed[sub.topic], **common)
+    kafka.subscribe_service(broker, SERVICE, handlers.by_topic(), settings)
     # Declared for the AsyncAPI document; the delivery worker publishes through kafka.publish.
     broker.publisher(topics.NOTIFICATIONS, title="notifications.out",
                      description="The final outcome of each delivery (one per event, recipient and channel).")

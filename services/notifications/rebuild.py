@@ -268,16 +268,11 @@ async def rebuild(inputs: list[Logged], answers: Answers, settings: Notification
     handlers = Handlers(store, settings, routes, now=lambda: clock["now"])  # type: ignore[arg-type]
     outcomes = _Outcomes(store, answers, routes, settings)
 
-    def at_arrival(handle):
-        async def run(record: Logged) -> None:
-            await outcomes.until(_aware(record.at))
-            clock["now"] = _aware(record.at)
-            await handle(record.event)
-        return run
+    async def at_arrival(record: Logged) -> None:
+        await outcomes.until(_aware(record.at))
+        clock["now"] = _aware(record.at)
 
-    table = {(topic, event_type): handle for topic, by_type in handlers.by_topic().items()
-             for event_type, handle in by_type.items()}
-    applied = await apply(inputs, {key: at_arrival(handle) for key, handle in table.items()})
+    applied = await apply(inputs, handlers.by_topic(), before=at_arrival)
     divergent_before = len(answers.divergent)
     await outcomes.until(None)
     unmatched = len(answers.divergent) - divergent_before

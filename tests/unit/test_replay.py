@@ -26,12 +26,15 @@ def test_partitions_keep_their_order_and_are_merged_by_arrival():
 async def test_apply_routes_by_topic_and_type_and_skips_the_rest():
     seen = []
 
-    async def handle(record: Logged) -> None:
+    async def before(record: Logged) -> None:
         seen.append(record.offset)
 
+    async def handle(event) -> None:
+        seen.append(event.data.staff_id)
+
     records = [logged("a", 0, n, n) for n in range(3)] + [logged("b", 0, 9, 1)]
-    assert await apply(records, {("a", "staff.removed"): handle}) == 3
-    assert seen == [0, 1, 2]
+    assert await apply(records, {"a": {"staff.removed": handle}}, before=before) == 3
+    assert seen == [0, "S0", 1, "S1", 2, "S2"]
 
 
 def test_a_pinned_answer_is_the_logged_copy_and_an_unknown_one_is_divergent():
