@@ -1,9 +1,12 @@
 """CloudEvents 1.0 over Kafka: binary mode out; binary or structured mode in.
 
 Decoding never raises anything but `PoisonMessage`, so the consumer can dead-letter what it
-cannot read and go on.
+cannot read and go on: a parser's `RecursionError` on deep nesting or `ValueError` on a
+huge integer is poison like any malformed JSON, never an error that escapes the batch.
 """
 
+import base64
+import binascii
 import datetime as dt
 import json
 import uuid
@@ -23,8 +26,33 @@ DERIVED_NAMESPACE = uuid.UUID("6f1c2a5e-8d3b-5b7e-9a41-0c2d4e6f8a10")
 Headers = list[tuple[str, bytes]]
 
 
+# An intake record above this is dead-lettered unread (reason `too_large`). Every answer a
+# service derives from an input stays far below the producer's 1 MiB limit with it, even
+# after URLs are re-encoded (README, "What happens to bad input").
+MAX_RECORD_BYTES = 256 * 1024
+# How far ahead of the broker's receive time a sender's `ce_time` may be (clocks drift).
+MAX_FUTURE_SKEW = dt.timedelta(minutes=5)
+
+UNDECODABLE, TOO_LARGE, CLOCK_SKEW = "undecodable", "too_large", "clock_skew"
+
+
 class PoisonMessage(Exception):
-    """The record cannot be turned into a known, valid event."""
+    """The record cannot be turned into a known, valid event; `reason` names the dead letter's class."""
+
+    def __init__(self, message: str, reason: str = UNDECODABLE) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Received:
+    """Where and when the platform received a record: the log's account, not the sender's."""
+
+    topic: str
+    partition: int
+    offset: int
+    # The broker's record timestamp, never later than the consumer's clock when it was read.
+    at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -36,6 +64,14 @@ class Event:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     subject: str | None = None
     time: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # Set on events read from Kafka; None on events a service is about to publish.
+    received: Received | None = field(default=None, compare=False)
+
+    @property
+    def received_at(self) -> dt.datetime:
+        """"Now" for any check about this event. `time` is the sender's word and never trusted
+        as the present; the receive time is the log's (the same in a rebuild)."""
+        return self.received.at if self.received is not None else self.time
 
     @property
     def dedup_key(self) -> str:
@@ -86,15 +122,46 @@ def encode_structured(event: Event) -> tuple[bytes, bytes, dict[str, str]]:
     return event.key.encode(), json.dumps(body, ensure_ascii=False).encode(), {"content-type": STRUCTURED + "; charset=UTF-8"}
 
 
-def decode(key: bytes | None, value: bytes | None, headers: Headers | tuple) -> Event:
+def decode(key: bytes | None, value: bytes | None, headers: Headers | tuple, *,
+           received: Received | None = None) -> Event:
     """Turn a Kafka record into an Event, or raise PoisonMessage saying why not."""
+    try:
+        return _decode(key, value, headers, received)
+    except PoisonMessage:
+        raise
+    except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError, MemoryError...: all poison
+        raise PoisonMessage(f"cannot decode the record: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
+def record_size(record) -> int:
+    return len(record.value or b"") + len(record.key or b"") + sum(len(n) + len(v or b"") for n, v in record.headers)
+
+
+def decode_record(record, *, now: dt.datetime, max_bytes: int | None = MAX_RECORD_BYTES,
+                  max_skew: dt.timedelta = MAX_FUTURE_SKEW) -> Event:
+    """A consumed record as an Event, admitted only if it is of bounded size and not dated in
+    the future. `now` is the consumer's clock; a rebuild passes the record's own time."""
+    size = record_size(record)
+    if max_bytes is not None and size > max_bytes:
+        raise PoisonMessage(f"record of {size} bytes is above the limit of {max_bytes}", TOO_LARGE)
+    stamped = dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC) if record.timestamp is not None else now
+    at = min(stamped, now)
+    event = decode(record.key, record.value, record.headers,
+                   received=Received(record.topic, record.partition, record.offset, at))
+    if event.time > at + max_skew:
+        raise PoisonMessage(f"CloudEvents time {event.time.isoformat()} is more than {max_skew} after the "
+                            f"receive time {at.isoformat()}", CLOCK_SKEW)
+    return event
+
+
+def _decode(key: bytes | None, value: bytes | None, headers: Headers | tuple, received: Received | None) -> Event:
     try:
         hdrs = {name.lower(): raw.decode("utf-8") for name, raw in headers if raw is not None}
     except UnicodeDecodeError as exc:
         raise PoisonMessage(f"header is not UTF-8: {exc}") from exc
     if value is None:
         raise PoisonMessage("record has no value")
-    if hdrs.get("content-type", "").split(";")[0].strip() == STRUCTURED:
+    if _is_structured(hdrs, value):
         attrs, data = _structured_attributes(value)
     else:
         attrs = {name[3:]: val for name, val in hdrs.items() if name.startswith("ce_")}
@@ -116,7 +183,16 @@ def decode(key: bytes | None, value: bytes | None, headers: Headers | tuple) -> 
     except UnicodeDecodeError as exc:
         raise PoisonMessage("key is not UTF-8") from exc
     return Event(type=name, data=payload, key=key_text, source=attrs["source"], id=attrs["id"],
-                 subject=attrs.get("subject"), time=_parse_time(attrs.get("time")))
+                 subject=attrs.get("subject"), time=_parse_time(attrs.get("time"), received), received=received)
+
+
+def _is_structured(headers: dict[str, str], value: bytes) -> bool:
+    """Structured mode as producers really send it: the spec's content type, or (the
+    CloudEvents SDK's legacy Kafka API) no `ce_specversion` header and a JSON object
+    holding `specversion`, under `application/json` or no content type at all."""
+    if headers.get("content-type", "").split(";")[0].strip().lower() == STRUCTURED:
+        return True
+    return "ce_specversion" not in headers and value.lstrip()[:1] == b"{" and b'"specversion"' in value
 
 
 def _structured_attributes(value: bytes) -> tuple[dict[str, str], bytes]:
@@ -124,15 +200,24 @@ def _structured_attributes(value: bytes) -> tuple[dict[str, str], bytes]:
         body = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PoisonMessage(f"structured event is not JSON: {exc}") from exc
-    if not isinstance(body, dict) or "data" not in body:
+    if not isinstance(body, dict):
+        raise PoisonMessage("structured event is not a JSON object")
+    if "data" in body:
+        data = json.dumps(body["data"]).encode()
+    elif "data_base64" in body:
+        try:
+            data = base64.b64decode(body["data_base64"], validate=True)
+        except (binascii.Error, TypeError) as exc:
+            raise PoisonMessage(f"structured event's data_base64 is not base64: {exc}") from exc
+    else:
         raise PoisonMessage("structured event has no 'data'")
-    attrs = {k: str(v) for k, v in body.items() if k != "data" and isinstance(v, (str, int))}
-    return attrs, json.dumps(body["data"]).encode()
+    attrs = {k: str(v) for k, v in body.items() if k not in ("data", "data_base64") and isinstance(v, (str, int))}
+    return attrs, data
 
 
-def _parse_time(raw: str | None) -> dt.datetime:
+def _parse_time(raw: str | None, received: Received | None) -> dt.datetime:
     if not raw:
-        return dt.datetime.now(dt.UTC)
+        return received.at if received is not None else dt.datetime.now(dt.UTC)
     try:
         parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
