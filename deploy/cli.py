@@ -71,6 +71,20 @@ async def docs(args: argparse.Namespace) -> int:
     return 0
 
 
+async def webhook_secret(args: argparse.Namespace) -> int:
+    """Each receiver's own signing secret, derived from NOTIFICATIONS_WEBHOOK_SECRET."""
+    from services.notifications.settings import NotificationsSettings
+    from services.notifications.webhooks import secret_for_receiver
+
+    recipient = f"unit:{args.unit}" if args.unit else args.staff
+    try:
+        print(secret_for_receiver(NotificationsSettings(), recipient))
+    except ValueError as exc:
+        print(f"exemplars webhook-secret: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="exemplars", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("docs", help="write each service's AsyncAPI document to docs/asyncapi/ (--check: compare only)")
     p.add_argument("--check", action="store_true", help="exit 1 if a committed document differs from the code")
     p.set_defaults(func=docs)
+
+    p = sub.add_parser("webhook-secret", help="the secret a webhook receiver verifies its calls with")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--unit", help="a unit id (the unit's webhook_url)")
+    who.add_argument("--staff", help="a staff id (the person's webhook_url)")
+    p.set_defaults(func=webhook_secret)
 
     add_ops_commands(sub)
 

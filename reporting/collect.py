@@ -60,16 +60,25 @@ def evaluation_from(doc: dict) -> Evaluation:
                       completed_at=_utc(doc.get("completed_at")))
 
 
-def exemplar_from(doc: dict) -> Exemplar:
+def exemplar_from(doc: dict, reviews: list[dict] = (), visits: list[dict] = ()) -> Exemplar:
+    """An exemplar's document with its reports (the `reviews` and `visits` collections, one
+    document per report: the exemplar's own document keeps only counters)."""
     reviews = tuple(Review(r["period"], int(r["influence"]), r["trend"], bool(r.get("needs_support")),
                            r.get("support_requested"), int(r.get("study_visits") or 0),
-                           tuple(r.get("new_adopting_units") or ())) for r in doc.get("reviews") or ())
+                           tuple(r.get("new_adopting_units") or ())) for r in sorted(reviews, key=lambda r: r["period"]))
     visits = tuple(Visit(v["visiting_unit_id"], _date(v.get("visited_on")), int(v.get("participants") or 1))
-                   for v in doc.get("visits") or ())
+                   for v in sorted(visits, key=lambda v: v.get("n", 0)))
     return Exemplar(doc["_id"], doc["nomination_id"], doc["unit_id"], int(doc["year"]), doc.get("field", ""), doc["status"],
                     title=doc.get("title", ""), nominee_name=doc.get("nominee_name", ""), nominee_kind=doc.get("nominee_kind"),
                     level=doc.get("level"), total=doc.get("total"), decision_ref=doc.get("decision_ref"), reviews=reviews,
                     adopters=tuple(doc.get("adopters") or ()), visits=visits, study_visits=int(doc.get("study_visits") or 0))
+
+
+async def _reports(collection, exemplar_ids: list[str]) -> dict[str, list[dict]]:
+    by_exemplar: dict[str, list[dict]] = {}
+    async for doc in collection.find({"exemplar_id": {"$in": exemplar_ids}}):
+        by_exemplar.setdefault(doc["exemplar_id"], []).append(doc)
+    return by_exemplar
 
 
 def person_from(doc: dict) -> Person:
@@ -87,7 +96,11 @@ async def collect(source: Source, first_year: int, last_year: int, programme: Pr
         nominations = [nomination_from(d) async for d in nominations_db["nominations"].find(years, {"outbox": 0})]
         evaluations = [evaluation_from(d) async for d in evaluations_db["evaluations"].find(
             years, {"outbox": 0, "criteria": 0, "sheets": 0})]
-        exemplars = [exemplar_from(d) async for d in evaluations_db["exemplars"].find(years, {"outbox": 0})]
+        exemplar_docs = await evaluations_db["exemplars"].find(years, {"outbox": 0}).to_list()
+        reports = {kind: await _reports(evaluations_db[kind], [d["_id"] for d in exemplar_docs])
+                   for kind in ("reviews", "visits")}
+        exemplars = [exemplar_from(d, reports["reviews"].get(d["_id"], []), reports["visits"].get(d["_id"], []))
+                     for d in exemplar_docs]
         people = [person_from(d) async for d in evaluations_db["staff"].find({}, {"unit_id": 1, "full_name": 1})]
     finally:
         await client.close()

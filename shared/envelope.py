@@ -26,14 +26,9 @@ DERIVED_NAMESPACE = uuid.UUID("6f1c2a5e-8d3b-5b7e-9a41-0c2d4e6f8a10")
 Headers = list[tuple[str, bytes]]
 
 
-# An intake record above this is dead-lettered unread (reason `too_large`). Every answer a
-# service derives from an input stays far below the producer's 1 MiB limit with it, even
-# after URLs are re-encoded (README, "What happens to bad input").
-MAX_RECORD_BYTES = 256 * 1024
-# How far ahead of the broker's receive time a sender's `ce_time` may be (clocks drift).
-MAX_FUTURE_SKEW = dt.timedelta(minutes=5)
-
 UNDECODABLE, TOO_LARGE, CLOCK_SKEW = "undecodable", "too_large", "clock_skew"
+# Attributes answers repeat (ids in input_rejected, keys of stored answers): bounded like payload fields.
+ATTRIBUTE_LIMITS = {"id": 128, "source": 256, "subject": 256, "time": 64}
 
 
 class PoisonMessage(Exception):
@@ -137,10 +132,11 @@ def record_size(record) -> int:
     return len(record.value or b"") + len(record.key or b"") + sum(len(n) + len(v or b"") for n, v in record.headers)
 
 
-def decode_record(record, *, now: dt.datetime, max_bytes: int | None = MAX_RECORD_BYTES,
-                  max_skew: dt.timedelta = MAX_FUTURE_SKEW) -> Event:
-    """A consumed record as an Event, admitted only if it is of bounded size and not dated in
-    the future. `now` is the consumer's clock; a rebuild passes the record's own time."""
+def decode_record(record, *, now: dt.datetime, max_bytes: int | None, max_skew: dt.timedelta) -> Event:
+    """A consumed record as an Event, admitted only if it is of bounded size (`max_bytes`, None
+    for none) and not dated more than `max_skew` after its receive time. `now` is the
+    consumer's clock; a rebuild passes the record's own time. The limits are settings
+    (shared/settings.py)."""
     size = record_size(record)
     if max_bytes is not None and size > max_bytes:
         raise PoisonMessage(f"record of {size} bytes is above the limit of {max_bytes}", TOO_LARGE)
@@ -161,7 +157,7 @@ def _decode(key: bytes | None, value: bytes | None, headers: Headers | tuple, re
         raise PoisonMessage(f"header is not UTF-8: {exc}") from exc
     if value is None:
         raise PoisonMessage("record has no value")
-    if _is_structured(hdrs, value):
+    if is_structured(hdrs, value):
         attrs, data = _structured_attributes(value)
     else:
         attrs = {name[3:]: val for name, val in hdrs.items() if name.startswith("ce_")}
@@ -169,6 +165,10 @@ def _decode(key: bytes | None, value: bytes | None, headers: Headers | tuple, re
     for required in ("specversion", "id", "source", "type"):
         if not attrs.get(required):
             raise PoisonMessage(f"missing CloudEvents attribute '{required}'")
+    for name, limit in ATTRIBUTE_LIMITS.items():
+        value = attrs.get(name)
+        if value is not None and (len(value) > limit or not value.isprintable()):
+            raise PoisonMessage(f"CloudEvents attribute '{name}' is longer than {limit} characters or not printable")
     if attrs["specversion"] != SPEC_VERSION:
         raise PoisonMessage(f"unsupported specversion {attrs['specversion']!r}")
     name = short_type(attrs["type"])
@@ -186,7 +186,7 @@ def _decode(key: bytes | None, value: bytes | None, headers: Headers | tuple, re
                  subject=attrs.get("subject"), time=_parse_time(attrs.get("time"), received), received=received)
 
 
-def _is_structured(headers: dict[str, str], value: bytes) -> bool:
+def is_structured(headers: dict[str, str], value: bytes) -> bool:
     """Structured mode as producers really send it: the spec's content type, or (the
     CloudEvents SDK's legacy Kafka API) no `ce_specversion` header and a JSON object
     holding `specversion`, under `application/json` or no content type at all."""

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from shared import asyncapi, logs
 from shared.metrics import ServiceMetrics
+from shared.progress import PROGRESS
 from shared.settings import ServiceSettings
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
@@ -19,7 +20,8 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def service_api(service: str, readiness: Readiness, lifespan: Lifespan) -> FastAPI:
-    """A FastAPI app with `/health/live` and `/health/ready` (503 unless every check passes)."""
+    """A FastAPI app with `/health/live` and `/health/ready` (503 unless every check passes,
+    a consumed partition that keeps failing included: shared/progress.py)."""
     api = FastAPI(title=f"Exemplars — {service}", version="1", lifespan=lifespan)
 
     @api.get("/health/live")
@@ -29,8 +31,14 @@ def service_api(service: str, readiness: Readiness, lifespan: Lifespan) -> FastA
     @api.get("/health/ready")
     async def ready() -> JSONResponse:
         checks = await readiness()
+        stalled = PROGRESS.stalled()
+        checks["consumers"] = not stalled
         healthy = all(checks.values())
-        return JSONResponse({"ready": healthy, "checks": checks}, status_code=200 if healthy else 503)
+        body: dict[str, Any] = {"ready": healthy, "checks": checks}
+        if stalled:
+            body["stalled"] = [{"group": s.group, "topic": s.topic, "partition": s.partition, "failures": s.failures}
+                               for s in stalled]
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     return api
 

@@ -5,9 +5,14 @@
   commits manually, only after every record of the batch has been handled and every
   resulting publish (outputs and dead letters) has been confirmed by the broker;
 - processes the partitions of a batch concurrently and each partition in order;
+- gives every record its own fate: whatever goes wrong with one record (decoding,
+  validation, its size, its time, the handler, encoding or publishing its answers) ends
+  as that record's dead letter, never as its neighbours' loss;
 - retries outages (database or broker unreachable) without limit and with backoff, since
   skipping would lose the event; retries a handler error a few times, then dead-letters;
-- dead-letters what cannot be decoded, with the original key, value and headers.
+- and should anything still escape, rewinds every partition of the batch to its first
+  record and tries again: the consumer never commits past a record it did not handle. A
+  partition that keeps failing is reported (shared/progress.py), not skipped.
 
 A redelivered batch is harmless because handlers are idempotent and derived events carry
 deterministic ids.
@@ -15,27 +20,35 @@ deterministic ids.
 
 import asyncio
 import base64
+import datetime as dt
 import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from aiokafka import TopicPartition
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import envelope, groups, logs
 from shared.envelope import Event, PoisonMessage
-from shared.outages import OUTAGES
+from shared.outages import OUTAGES, REFUSED_RECORDS
+from shared.progress import PROGRESS, STALLED_AFTER
 from shared.settings import ServiceSettings
-from shared.topics import dlq
+from shared.topics import OUTSIDE_WRITERS, dlq
 
 log = logging.getLogger("exemplars.kafka")
 
 Handler = Callable[[Event], Awaitable[list[Event]]]
 
+
+
+HANDLER_ERROR = "handler_error"
+UNEXPECTED_TYPE = "unexpected_type"
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,16 @@ class Outgoing:
     key: bytes | None
     value: bytes
     headers: dict[str, str]
+    # The consumed record this answers: if the broker refuses it, that record is dead-lettered.
+    origin: Any = field(default=None, compare=False)
+
+
+class AnswerTooLarge(Exception):
+    """An answer above what the producer may send: the input's fate, not an outage."""
+
+
+class RecordsRefused(Exception):
+    """The broker refused records for what they are (size), so retrying cannot help."""
 
 
 @dataclass(frozen=True)
@@ -76,17 +99,18 @@ def make_broker(settings: ServiceSettings, client_id: str, middlewares: Sequence
         graceful_timeout=settings.graceful_timeout_seconds,
         enable_idempotence=settings.kafka_enable_idempotence,
         acks="all",
+        max_request_size=settings.kafka_max_request_bytes,
         logger=logging.getLogger(f"exemplars.{client_id}.broker"),
         log_level=logging.DEBUG,  # per-message logs cost more than the handler (TRAPS.md)
         middlewares=tuple(middlewares),
     )
 
 
-def outgoing(topic: str, events: Iterable[Event]) -> list[Outgoing]:
+def outgoing(topic: str, events: Iterable[Event], origin: Any = None) -> list[Outgoing]:
     result = []
     for event in events:
         key, value, headers = envelope.encode(event)
-        result.append(Outgoing(topic, key, value, headers))
+        result.append(Outgoing(topic, key, value, headers, origin))
     return result
 
 
@@ -94,26 +118,53 @@ async def publish(broker: KafkaBroker, messages: list[Outgoing], settings: Servi
     """Publish and await confirmation: in order per (topic, key), keys concurrently.
 
     Retries on broker errors until it succeeds; a retry may repeat a record already written,
-    which consumers drop by its CloudEvents id.
+    which consumers drop by its CloudEvents id. A record the broker refuses for what it is
+    raises `RecordsRefused` once the others are confirmed.
     """
-    groups: dict[tuple[str, bytes | None], list[Outgoing]] = defaultdict(list)
-    for message in messages:
-        groups[(message.topic, message.key)].append(message)
+    refused = await _send(broker, messages, settings)
+    if refused:
+        raise RecordsRefused("; ".join(f"{m.topic}: {type(exc).__name__}: {exc}" for m, exc in refused)[:2000])
 
-    async def send_in_order(group: list[Outgoing]) -> None:
+
+async def _send(broker: KafkaBroker, messages: list[Outgoing], settings: ServiceSettings) -> list[tuple[Outgoing, Exception]]:
+    """Send everything the broker accepts; returns what it refused, with why."""
+    by_key: dict[tuple[str, bytes | None], list[Outgoing]] = defaultdict(list)
+    for message in messages:
+        by_key[(message.topic, message.key)].append(message)
+
+    async def send_in_order(group: list[Outgoing]) -> list[tuple[Outgoing, Exception]]:
+        refused = []
         for message in group:
-            await broker.publish(message.value, message.topic, key=message.key, headers=message.headers)
+            try:
+                await broker.publish(message.value, message.topic, key=message.key, headers=message.headers)
+            except REFUSED_RECORDS as exc:
+                refused.append((message, exc))
+        return refused
 
     attempt = 0
     while True:
         try:
-            await asyncio.gather(*(send_in_order(group) for group in groups.values()))
-            return
+            results = await asyncio.gather(*(send_in_order(group) for group in by_key.values()))
+            return [item for refused in results for item in refused]
         except OUTAGES as exc:
             attempt += 1
             log.warning("publish of %d records to %s failed (attempt %d), retrying: %r", len(messages),
                         ", ".join(sorted({m.topic for m in messages})), attempt, exc)
             await asyncio.sleep(_backoff(settings, attempt))
+
+
+async def publish_answers(broker: KafkaBroker, answers: list[Outgoing], service: str, settings: ServiceSettings) -> None:
+    """Publish a batch's answers; an input whose answer the broker refuses is dead-lettered instead."""
+    refused = await _send(broker, answers, settings)
+    letters: dict[tuple[str, int, int], Outgoing] = {}
+    for message, exc in refused:
+        record = message.origin
+        if record is None:
+            raise RecordsRefused(f"{message.topic}: {type(exc).__name__}: {exc}")
+        letters[(record.topic, record.partition, record.offset)] = _dead_letter(
+            record, service, HANDLER_ERROR, f"the broker refused an answer ({message.topic}): {type(exc).__name__}: {exc}")
+    if letters:
+        await publish(broker, list(letters.values()), settings)
 
 
 def subscribe_service(broker: KafkaBroker, service: str, by_topic: Mapping[str, Mapping[str, Handler]],
@@ -142,13 +193,16 @@ def subscribe(
     handler for are none of its business; on an intake topic they are poison.
     """
 
+    intake_limit = settings.kafka_max_intake_record_bytes if topic in OUTSIDE_WRITERS else None
+
     async def handle_record(record) -> list[Outgoing]:
         # Every log line about this record, down to the handlers' own, carries where it came from.
         with logs.about(topic=record.topic, partition=record.partition, offset=record.offset, **_header_ids(record)):
             try:
-                event = envelope.decode(record.key, record.value, record.headers)
+                event = envelope.decode_record(record, now=dt.datetime.now(dt.UTC), max_bytes=intake_limit,
+                                               max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds))
             except PoisonMessage as exc:
-                return [_dead_letter(record, service, "undecodable", str(exc))]
+                return [_dead_letter(record, service, exc.reason, str(exc))]
             with logs.about(event_id=event.id, event_type=event.type, subject=event.subject or event.key):
                 return await handle_event(record, event)
 
@@ -157,19 +211,24 @@ def subscribe(
         if handler is None:
             if ignore_unhandled:
                 return []
-            return [_dead_letter(record, service, "unexpected_type", f"{event.type} is not accepted on {topic}")]
+            return [_dead_letter(record, service, UNEXPECTED_TYPE, f"{event.type} is not accepted on {topic}")]
         failures = attempt = 0
         while True:
             attempt += 1
             try:
-                return outgoing(output_topic, await handler(event))
+                # Encoding belongs to the record's fate too: an answer that cannot be sent is its error.
+                return _sendable(outgoing(output_topic, await handler(event), origin=record), settings)
+            except AnswerTooLarge as exc:
+                return [_dead_letter(record, service, HANDLER_ERROR, str(exc))]  # the same every time
             except OUTAGES as exc:
                 log.warning("outage while handling %s %s (attempt %d): %r", event.type, event.id, attempt, exc)
+                if attempt >= STALLED_AFTER:
+                    PROGRESS.failed(subscription.group_id, record.topic, record.partition, f"outage: {exc!r}")
             except Exception as exc:  # noqa: BLE001 - any handler bug must not stop the partition
                 failures += 1
                 log.exception("handler failed on %s %s (%d/%d)", event.type, event.id, failures, settings.handler_retries)
                 if failures > settings.handler_retries:
-                    return [_dead_letter(record, service, "handler_error", repr(exc))]
+                    return [_dead_letter(record, service, HANDLER_ERROR, repr(exc))]
             await asyncio.sleep(_backoff(settings, attempt))
 
     async def handle_partition(records: list) -> list[Outgoing]:
@@ -207,12 +266,55 @@ def subscribe(
         parser=_parse_keeping_records,
     )
     async def consume(msg: KafkaMessage) -> None:
-        by_partition: dict[int, list] = defaultdict(list)
-        for record in msg.raw_message:
-            by_partition[record.partition].append(record)
-        results = await asyncio.gather(*(handle_partition(records) for records in by_partition.values()))
-        await publish(broker, [message for result in results for message in result], settings)
-        await msg.ack()
+        records = msg.raw_message
+        by_partition: dict[tuple[str, int], list] = defaultdict(list)
+        for record in records:
+            by_partition[(record.topic, record.partition)].append(record)
+        try:
+            results = await asyncio.gather(*(handle_partition(rs) for rs in by_partition.values()),
+                                           return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            await publish_answers(broker, [message for result in results for message in result], service, settings)
+            await msg.ack()
+        except asyncio.CancelledError:
+            raise  # shutdown: nothing of the batch was committed, the next owner reads it again
+        except Exception as exc:  # noqa: BLE001 - whatever it was, no record of the batch may be skipped
+            await _rewind(msg, by_partition, subscription.group_id, exc, settings)
+            return
+        for topic_name, partition in by_partition:
+            PROGRESS.advanced(subscription.group_id, topic_name, partition)
+
+
+async def _rewind(msg: KafkaMessage, by_partition: Mapping[tuple[str, int], list], group: str, exc: BaseException,
+                  settings: ServiceSettings) -> None:
+    """Seek every partition of a failed batch back to its first record, then back off.
+
+    Without this the consumer's position stays past the batch and the next batch's commit
+    would take the failed records with it (TRAPS.md, "An exception in a batch handler...").
+    """
+    attempts = 0
+    for (topic_name, partition), records in by_partition.items():
+        first = min(record.offset for record in records)
+        try:
+            msg.consumer.seek(TopicPartition(topic_name, partition), first)
+        except Exception as seek_error:  # noqa: BLE001 - revoked in a rebalance: its new owner resumes from the commit
+            log.warning("could not rewind %s[%d] to %d: %r", topic_name, partition, first, seek_error)
+        attempts = max(attempts, PROGRESS.failed(group, topic_name, partition, f"{type(exc).__name__}: {exc}"))
+    where = ", ".join(f"{t}[{p}]@{min(r.offset for r in rs)}" for (t, p), rs in by_partition.items())
+    log.error("batch of %s failed (attempt %d in a row); rewound to %s", group, attempts, where, exc_info=exc)
+    await asyncio.sleep(_backoff(settings, attempts))
+
+
+def _sendable(messages: list[Outgoing], settings: ServiceSettings) -> list[Outgoing]:
+    limit = settings.kafka_max_request_bytes
+    for message in messages:
+        headers = [(name, value.encode()) for name, value in message.headers.items()]
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(message.key, message.value, headers)
+        if size > limit:
+            raise AnswerTooLarge(f"an answer of {size} bytes to {message.topic} is above the producer's limit of {limit}")
+    return messages
 
 
 async def _raw_body(msg: KafkaMessage) -> None:
@@ -220,8 +322,11 @@ async def _raw_body(msg: KafkaMessage) -> None:
 
 
 async def _parse_keeping_records(records: tuple, original_parser) -> KafkaMessage:
-    message = await original_parser(tuple(replace(r, headers=[(name, raw) for name, raw in r.headers if _utf8(raw)])
-                                          for r in records))
+    try:
+        message = await original_parser(tuple(replace(r, headers=[(n, raw) for n, raw in r.headers if _utf8(raw)])
+                                              for r in records))
+    except Exception:  # noqa: BLE001 - FastStream's parser must never fail the batch outside our path
+        message = await original_parser(tuple(replace(r, headers=[], key=None) for r in records))
     message.raw_message = records
     return message
 

@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from shared.events import short_type
 from shared.lag import LagProbe
+from shared.progress import PROGRESS
 
 log = logging.getLogger("exemplars.metrics")
 
@@ -81,7 +82,7 @@ def _sample(counter: str, **labels: str) -> Sample:
 def _json(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -116,6 +117,11 @@ class ServiceMetrics:
         self.lag = Gauge("exemplars_consumer_lag", "Records not yet committed by the consumer group",
                          ["group", "topic", "partition"], registry=r)
         self.lag_ok = Gauge("exemplars_consumer_lag_ok", "1 if the last lag reading succeeded, else 0", registry=r)
+        self.failing = Gauge("exemplars_partition_failures",
+                             "Failed attempts in a row at a consumed partition's batch (absent when it moves)",
+                             ["group", "topic", "partition"], registry=r)
+        self.stalled = Gauge("exemplars_partitions_stalled",
+                             "Consumed partitions that have failed repeatedly and are not moving", registry=r)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._probe: LagProbe | None = None
         self._groups: list[tuple[str, str]] = []
@@ -163,9 +169,16 @@ class ServiceMetrics:
                 self.lag_ok.set(0)
             self._lag_read_at = time.monotonic()
 
+    def refresh_progress(self) -> None:
+        self.failing.clear()
+        for stall in PROGRESS.failing():
+            self.failing.labels(stall.group, stall.topic, str(stall.partition)).set(stall.failures)
+        self.stalled.set(len(PROGRESS.stalled()))
+
     async def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type."""
         await self.refresh_lag()
+        self.refresh_progress()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 

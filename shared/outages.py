@@ -5,7 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from pymongo.errors import ConnectionFailure, WaitQueueTimeoutError
 
 log = logging.getLogger("exemplars.outages")
@@ -14,6 +14,10 @@ T = TypeVar("T")
 
 # The database or the broker unreachable: retrying is the only answer that loses nothing.
 OUTAGES: tuple[type[BaseException], ...] = (ConnectionFailure, WaitQueueTimeoutError, KafkaError, OSError)
+# Kafka errors about a record itself: waiting cures nothing, so they are never retried as
+# outages (aiokafka's MessageSizeTooLargeError is a KafkaError; TRAPS.md).
+REFUSED_RECORDS: tuple[type[BaseException], ...] = (MessageSizeTooLargeError, RecordTooLargeError,
+                                                     RecordListTooLargeError)
 
 
 async def until_available(operation: Callable[[], Awaitable[T]], what: str, max_backoff: float = 5.0) -> T:

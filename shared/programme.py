@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.events.base import MAX_PANEL
+
 
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -28,7 +30,8 @@ class MonthDay(_Config):
 
 
 class EvaluationPolicy(_Config):
-    panel_size: int = Field(default=3, ge=1)
+    # Panels travel in events whose evaluator lists are bounded (shared/events/base.py).
+    panel_size: int = Field(default=3, ge=1, le=MAX_PANEL)
     scoring_days: int = Field(default=30, ge=1)
     reminder_days_before: tuple[int, ...] = (7, 2)
     divergence_spread: float = 25

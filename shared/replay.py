@@ -14,6 +14,7 @@ service's own output topic to its end: the rebuilt projection then stands exactl
 the live one stands, and the service can resume on it under the same groups.
 """
 
+import dataclasses
 import datetime as dt
 import heapq
 import json
@@ -21,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from shared.envelope import Event
+from shared.envelope import Event, Received
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,17 @@ async def apply(inputs: Iterable[Logged], by_topic: dict[str, dict[str, Handler]
         if handler is not None:  # other types were skipped or dead-lettered live
             if before is not None:
                 await before(record)
-            await handler(record.event)
+            await handler(received(record))
             applied += 1
     return applied
+
+
+def received(record: Logged) -> Event:
+    """The event as the live consumer had it: "today" in its checks is when the record was
+    received (`Event.received_at`), the record's own time in the log."""
+    if record.event.received is not None:
+        return record.event
+    return dataclasses.replace(record.event, received=Received(record.topic, record.partition, record.offset, record.at))
 
 
 # ---- comparing a rebuilt projection with the live one ------------------------------------

@@ -20,6 +20,14 @@ class ServiceSettings(BaseSettings):
     kafka_group_prefix: str = ""
     # Tansu does not implement InitProducerId; the local stack turns this off.
     kafka_enable_idempotence: bool = True
+    # The producer's limit per record (Kafka's default message.max.bytes is about the same).
+    kafka_max_request_bytes: int = 1_048_576
+    # Records on the topics outside systems write (intake, directory) above this are
+    # dead-lettered unread, reason too_large; with the payload limits it keeps every answer
+    # under the producer's limit.
+    kafka_max_intake_record_bytes: int = 262_144
+    # A sender's ce_time this far after the broker's receive time is refused (clock_skew).
+    max_future_skew_seconds: float = 300.0
     mongo_uri: str = f"mongodb://127.0.0.1:27017/?{LOCAL_MONGO_OPTIONS}"
     mongo_database: str = "exemplars"
     http_host: str = "127.0.0.1"

@@ -11,6 +11,9 @@ NOTIFICATIONS = "exemplars.notifications"
 
 DLQ_SUFFIX = ".dlq"
 
+# Topics outside systems write: their records are bounded in size before anything reads them.
+OUTSIDE_WRITERS = frozenset({NOMINATIONS_INTAKE, EVALUATIONS_INTAKE, DIRECTORY})
+
 
 def dlq(topic: str) -> str:
     return topic + DLQ_SUFFIX

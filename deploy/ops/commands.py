@@ -23,7 +23,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _common(q)
     q.add_argument("--topic", help="a topic or its dead-letter topic (default: all)")
     q.add_argument("--since", help="written after: 2h, 3d, 2025-03-01, 2025-03-01T08:00 (UTC)")
-    q.add_argument("--reason", action="append", default=[], help="undecodable, unexpected_type, handler_error")
+    q.add_argument("--reason", action="append", default=[], help="undecodable, too_large, clock_skew, unexpected_type, handler_error")
     q.set_defaults(func=list_command)
 
     q = dsub.add_parser("show", help="one dead letter: original bytes, headers, error, replays")

@@ -23,6 +23,7 @@ from deploy.ops.text import (
     table,
     utc_text,
 )
+from shared import envelope
 from shared.events import CE_TYPE_PREFIX, short_type
 from shared.topics import DLQ_SUFFIX, TOPICS, dlq
 
@@ -132,10 +133,10 @@ def _fallback(headers: Headers) -> Headers:
 def describe_event(value: bytes, headers: Iterable[tuple[str, bytes]]) -> EventInfo:
     """Type, id, source and time of the CloudEvent, as far as the bytes allow."""
     attrs = {name.lower(): raw.decode("utf-8", errors="replace") for name, raw in headers}
-    if attrs.get("content-type", "").split(";")[0].strip() == "application/cloudevents+json":
+    if envelope.is_structured(attrs, value):
         try:
             body = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # what was dead-lettered for it must not fail the tool too
             return EventInfo(mode="structured")
         if not isinstance(body, dict):
             return EventInfo(mode="structured")

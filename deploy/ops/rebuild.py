@@ -22,8 +22,9 @@ from pymongo import AsyncMongoClient, InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from deploy.ops.kafka_io import TopicReader
+from deploy.ops.kafka_io import TopicMissing, TopicReader
 from shared import envelope, groups, kafka
+from shared.topics import OUTSIDE_WRITERS, dlq
 from shared.envelope import PoisonMessage
 from shared.lag import LagProbe
 from shared.replay import Answers, Difference, Logged, compare
@@ -107,15 +108,22 @@ async def read_log(settings, service: str) -> ServiceLog:
     inputs: list[Logged] = []
     undecodable = 0
     async with TopicReader(bootstrap, timeout=600.0) as reader:
+        dead = await dead_lettered(reader, service, {tp.topic for tp in bounds})
         for topic in sorted({tp.topic for tp in bounds}):
             ranges = {tp.partition: (0, end) for tp, end in bounds.items() if tp.topic == topic}
+            limit = settings.kafka_max_intake_record_bytes if topic in OUTSIDE_WRITERS else None
             for record in await reader.read_ranges(topic, ranges):
-                try:
-                    event = envelope.decode(record.key, record.value, record.headers)
-                except PoisonMessage:
-                    undecodable += 1  # dead-lettered live: never part of a projection
+                if (record.topic, record.partition, record.offset) in dead:
+                    undecodable += 1  # its fate was a dead letter: never part of the projection
                     continue
                 at = dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC)
+                try:
+                    # The consumer's admission, judged at the record's own time as it was live.
+                    event = envelope.decode_record(record, now=at, max_bytes=limit,
+                                                   max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds))
+                except PoisonMessage:
+                    undecodable += 1
+                    continue
                 inputs.append(Logged(topic, record.partition, record.offset, at, event))
         published = []
         for record in await reader.read(groups.OUTPUT_TOPICS[service]):
@@ -124,6 +132,26 @@ async def read_log(settings, service: str) -> ServiceLog:
             except PoisonMessage:
                 undecodable += 1
     return ServiceLog(service, inputs, Answers.of(published), bounds, undecodable)
+
+
+async def dead_lettered(reader: TopicReader, service: str, topics: set[str]) -> set[tuple[str, int, int]]:
+    """Where the records the service dead-lettered stood (a handler error is not replayed
+    into the projection: live, it changed nothing). A dead letter replayed later is a new
+    record on its topic and is read like any other."""
+    found: set[tuple[str, int, int]] = set()
+    for topic in sorted(topics):
+        try:
+            letters = await reader.read(dlq(topic))
+        except TopicMissing:
+            continue
+        for record in letters:
+            headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers}
+            if headers.get("x-dlq-service") == service and headers.get("x-dlq-topic") == topic:
+                try:
+                    found.add((topic, int(headers["x-dlq-partition"]), int(headers["x-dlq-offset"])))
+                except (KeyError, ValueError):
+                    continue
+    return found
 
 
 async def rebuild(service: str, settings, client: AsyncMongoClient, into: str) -> Rebuilt:

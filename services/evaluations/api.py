@@ -2,8 +2,13 @@
 
 Score sheets stay private while an evaluation is open (evaluators judge independently);
 the API says who has scored, and the per-criterion breakdown once the panel is done.
+
+An exemplar's follow-up history can be long (every study visit is a report): its page shows
+the totals and the latest `HISTORY_SHOWN` reports of each kind, oldest first; the whole
+history is paged through `/exemplars/{id}/reviews|replications|visits`.
 """
 
+from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
@@ -11,6 +16,14 @@ from fastapi import FastAPI, HTTPException, Query
 from services.evaluations.criteria import CriteriaError, CriteriaRegistry
 from services.evaluations.domain import ExemplarStatus, Status
 from services.evaluations.store import EvaluationStore
+
+HISTORY_SHOWN = 100
+
+
+class HistoryKind(StrEnum):
+    REVIEWS = "reviews"
+    REPLICATIONS = "replications"
+    VISITS = "visits"
 from shared.http import Lifespan, Readiness, service_api
 from shared.vocabulary import Field, NomineeKind, RecognitionLevel
 
@@ -47,7 +60,21 @@ def create_api(store: EvaluationStore, registry: CriteriaRegistry, readiness: Re
         doc = await store.exemplar(exemplar_id)
         if doc is None:
             raise HTTPException(404, f"no exemplar or fostering record {exemplar_id}")
-        return _exemplar(doc, history=True)
+        view = _exemplar(doc)
+        for kind in HistoryKind:
+            view[kind.value] = await store.history(exemplar_id, kind.value, limit=HISTORY_SHOWN, latest=True)
+        view["fostering"] = doc["status"] == ExemplarStatus.FOSTERING.value
+        view["history_shown"] = HISTORY_SHOWN
+        return view
+
+    @api.get("/exemplars/{exemplar_id}/{kind}")
+    async def exemplar_history(exemplar_id: str, kind: HistoryKind, limit: int = Query(100, ge=1, le=1000),
+                               offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        doc = await store.exemplar(exemplar_id)
+        if doc is None:
+            raise HTTPException(404, f"no exemplar or fostering record {exemplar_id}")
+        return {"exemplar_id": exemplar_id, "total": _totals(doc)[kind.value], "offset": offset,
+                kind.value: await store.history(exemplar_id, kind.value, limit=limit, offset=offset)}
 
     @api.get("/criteria/{field}/{kind}")
     async def criteria(field: Field, kind: NomineeKind) -> dict[str, Any]:
@@ -79,13 +106,14 @@ def _evaluation(doc: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _exemplar(doc: dict[str, Any], history: bool = False) -> dict[str, Any]:
-    view = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "rev", "reviews", "replications", "visits")}
+def _exemplar(doc: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "rev", "review_visits")}
     view["exemplar_id"] = doc["_id"]
     view["adopting_units"] = len(doc.get("adopters", []))
-    if history:
-        view["reviews"] = doc.get("reviews", [])
-        view["replications"] = doc.get("replications", [])
-        view["visits"] = doc.get("visits", [])
-        view["fostering"] = doc["status"] == ExemplarStatus.FOSTERING.value
+    view["totals"] = _totals(doc)
     return view
+
+
+def _totals(doc: dict[str, Any]) -> dict[str, int]:
+    return {"reviews": doc.get("reviews_count", 0), "replications": doc.get("replications_count", 0),
+            "visits": doc.get("visits_count", 0)}

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.evaluations.store import Conflict, EvaluationStore, stored_answer
+from services.evaluations.store import Conflict, EvaluationStore, Record
 from shared.envelope import Event, new_event
 from shared.events import InputRejected, Payload, Reason
 
@@ -22,6 +22,8 @@ class Decision:
     output: list[Event] = field(default_factory=list)
     changes: dict[str, Any] | None = None  # None: nothing to write (and nothing to remember)
     reasons: list[Reason] = field(default_factory=list)  # non-empty: refuse the input
+    # History documents the change adds (`store.record`), written after it from its outbox entry.
+    records: list[Record] = field(default_factory=list)
 
 
 Decide = Callable[[dict[str, Any] | None], Awaitable[Decision]]
@@ -32,19 +34,17 @@ async def decide_once(store: EvaluationStore, collection: AsyncCollection, doc_i
     """Run `decide` on the current document and commit its changes with the answer, or return
     the answer given before. A refusal is remembered on its own: the document does not change."""
     for _ in range(ATTEMPTS):
-        doc = await collection.find_one({"_id": doc_id})
-        if (answer := stored_answer(doc, event)) is not None:
-            return answer
-        if (answer := await store.refusal(event)) is not None:
+        doc, answer = await store.load(collection, doc_id, event)
+        if answer is not None:
             return answer
         decision = await decide(doc)
         if decision.reasons:
             answer = [rejected(event, decision.reasons, subject=subject, sender=sender)]
-            await store.record_refusal(event, answer)
+            await store.keep_refusal(collection, doc_id, event, answer)
             return answer
         if decision.changes is None or doc is None:
             return decision.output
-        if await store.commit(collection, doc, decision.changes, event, decision.output):
+        if await store.commit(collection, doc, decision.changes, event, decision.output, decision.records):
             return decision.output
     raise Conflict(f"{collection.name}/{doc_id} kept changing while {event.type} {event.id} was applied")
 

@@ -94,10 +94,11 @@ def adopters_after(existing: Iterable[str], new: Iterable[str]) -> list[str]:
     return list(dict.fromkeys([*existing, *new]))
 
 
-def study_visits_total(review_counts: Mapping[str, int], recorded_visits: int) -> int:
-    """Reviews count a period's visits, visit reports record them one by one: the two describe
-    the same visits, so the larger figure is the total, never their sum."""
-    return max(sum(review_counts.values()), recorded_visits)
+def study_visits_total(reported: int, recorded_visits: int) -> int:
+    """Reviews count a period's visits (`reported`: their sum over periods, each period's latest
+    report), visit reports record them one by one: the two describe the same visits, so the
+    larger figure is the total, never their sum."""
+    return max(reported, recorded_visits)
 
 
 def _unknown_exemplar(exemplar_id: str) -> Reason:

@@ -1,15 +1,17 @@
 """Following exemplars after the council: periodic reviews, replications, study visits.
 
 This is the part of the plan no judging product covers: an exemplar is only worth its
-spread, so every report updates one document per exemplar (or fostering record) with
-the running figures the API shows and the events report.
-"""
+spread. Every report is one document of its own (`reviews`, `replications`, `visits`), and
+the exemplar's document (or fostering record's) keeps the running figures the API shows and
+the events report: counters, the adopting units (at most every unit of the directory), the
+latest review's trend. Nothing in it grows with the number of reports.
 
-from typing import Any
+"Today" in the checks is the report's receive time, never the sender's `time`.
+"""
 
 from services.evaluations import exemplar_rules as rules
 from services.evaluations.decisions import Decision, decide_once, derived, make
-from services.evaluations.store import EvaluationStore, as_exemplar, day
+from services.evaluations.store import EvaluationStore, as_exemplar, day, record, review_id
 from shared.envelope import Event
 from shared.events import (
     ExemplarReplicated,
@@ -36,18 +38,22 @@ class FollowUp:
                 return Decision(reasons=reasons)
             needs = rules.support_needed(needs_support=rep.needs_support, support_requested=rep.support_requested,
                                           trend=rep.trend)
-            review = {"period": rep.period, "influence": rep.influence, "trend": rep.trend.value,
+            review = {"_id": review_id(doc["_id"], rep.period), "exemplar_id": doc["_id"], "period": rep.period,
+                      "influence": rep.influence, "trend": rep.trend.value,
                       "new_adopting_units": list(rep.new_adopting_units), "study_visits": rep.study_visits,
                       "difficulties": rep.difficulties, "needs_support": needs,
                       "support_requested": rep.support_requested, "reported_by": rep.reported_by,
-                      "at": event.time, "event_id": event.id}
-            # A second report for a period corrects the first: the period counts once.
-            reviews = sorted([r for r in doc["reviews"] if r["period"] != rep.period] + [review],
-                             key=lambda r: r["period"])
+                      "at": event.time, "received_at": event.received_at, "event_id": event.id}
+            # A second report for a period corrects the first: the period counts once. Every
+            # earlier report of this exemplar was written before this one is decided (one
+            # partition, each input settled before the next: `EvaluationStore.settle`).
+            previous = await self.store.review(doc["_id"], rep.period)
+            reported = doc["review_visits"] + rep.study_visits - (previous["study_visits"] if previous else 0)
             adopters = rules.adopters_after(doc["adopters"], rep.new_adopting_units)
-            visits = _visits_total(reviews, doc["visits"])
-            changes = {"reviews": reviews, "adopters": adopters, "study_visits": visits, "trend": rep.trend.value,
-                       "needs_support": needs, "last_review": rep.period}
+            visits = rules.study_visits_total(reported, doc["visits_count"])
+            changes = {"adopters": adopters, "review_visits": reported, "study_visits": visits,
+                       "reviews_count": doc["reviews_count"] + (0 if previous else 1),
+                       "trend": rep.trend.value, "needs_support": needs, "last_review": rep.period}
             output = [derived(make(ReviewRecorded, exemplar_id=doc["_id"], unit_id=doc["unit_id"], title=doc["title"],
                                    period=rep.period, influence=rep.influence, trend=rep.trend,
                                    adopting_units=len(adopters), study_visits=visits, needs_support=needs),
@@ -57,7 +63,7 @@ class FollowUp:
                                            title=doc["title"], period=rep.period, trend=rep.trend,
                                            support_requested=rep.support_requested, difficulties=rep.difficulties),
                                       event, doc["_id"]))
-            return Decision(output, changes)
+            return Decision(output, changes, records=[record("reviews", review, replaces=True)])
 
         return await decide_once(self.store, self.store.exemplars, rep.exemplar_id, event, decide,
                                  subject=rep.exemplar_id, sender=rep.reported_by)
@@ -68,18 +74,21 @@ class FollowUp:
         async def decide(doc: dict | None) -> Decision:
             reasons = rules.check_replication(exemplar_id=rep.exemplar_id, exemplar=as_exemplar(doc),
                                                adopting_unit_id=rep.adopting_unit_id, applied_on=rep.applied_on,
-                                               units=await self.store.unit_periods(), today=event.time.date())
+                                               units=await self.store.unit_periods(),
+                                               today=event.received_at.date())
             if reasons:
                 return Decision(reasons=reasons)
             adopters = rules.adopters_after(doc["adopters"], [rep.adopting_unit_id])
-            entry = {"adopting_unit_id": rep.adopting_unit_id, "applied_on": day(rep.applied_on),
+            n = doc["replications_count"] + 1
+            entry = {"_id": event.dedup_key, "exemplar_id": doc["_id"], "n": n,
+                     "adopting_unit_id": rep.adopting_unit_id, "applied_on": day(rep.applied_on),
                      "description": rep.description, "reported_by": rep.reported_by, "at": event.time,
-                     "event_id": event.id}
+                     "received_at": event.received_at, "event_id": event.id}
             replicated = make(ExemplarReplicated, exemplar_id=doc["_id"], unit_id=doc["unit_id"], title=doc["title"],
                               adopting_unit_id=rep.adopting_unit_id, distinct_units=len(adopters),
                               new_unit=rep.adopting_unit_id not in doc["adopters"])
-            return Decision([derived(replicated, event, doc["_id"])],
-                            {"adopters": adopters, "replications": doc["replications"] + [entry]})
+            return Decision([derived(replicated, event, doc["_id"])], {"adopters": adopters, "replications_count": n},
+                            records=[record("replications", entry)])
 
         return await decide_once(self.store, self.store.exemplars, rep.exemplar_id, event, decide,
                                  subject=rep.exemplar_id, sender=rep.reported_by)
@@ -90,18 +99,17 @@ class FollowUp:
         async def decide(doc: dict | None) -> Decision:
             reasons = rules.check_visit(exemplar_id=visit.exemplar_id, exemplar=as_exemplar(doc),
                                          visiting_unit_id=visit.visiting_unit_id, visited_on=visit.visited_on,
-                                         units=await self.store.unit_periods(), today=event.time.date())
+                                         units=await self.store.unit_periods(), today=event.received_at.date())
             if reasons:
                 return Decision(reasons=reasons)
-            entry = {"visiting_unit_id": visit.visiting_unit_id, "visited_on": day(visit.visited_on),
-                     "participants": visit.participants, "note": visit.note, "at": event.time, "event_id": event.id}
-            visits = doc["visits"] + [entry]
+            n = doc["visits_count"] + 1
+            entry = {"_id": event.dedup_key, "exemplar_id": doc["_id"], "n": n,
+                     "visiting_unit_id": visit.visiting_unit_id, "visited_on": day(visit.visited_on),
+                     "participants": visit.participants, "note": visit.note, "at": event.time,
+                     "received_at": event.received_at, "event_id": event.id}
             # Recorded only: the design has no event for a visit; the next review reports the total.
-            return Decision([], {"visits": visits, "study_visits": _visits_total(doc["reviews"], visits)})
+            return Decision([], {"visits_count": n, "study_visits": rules.study_visits_total(doc["review_visits"], n)},
+                            records=[record("visits", entry)])
 
         return await decide_once(self.store, self.store.exemplars, visit.exemplar_id, event, decide,
                                  subject=visit.exemplar_id)
-
-
-def _visits_total(reviews: list[dict[str, Any]], visits: list[dict[str, Any]]) -> int:
-    return rules.study_visits_total({r["period"]: r["study_visits"] for r in reviews}, len(visits))

@@ -1,8 +1,10 @@
 """The evaluation's life: panel, recusals, scores, completion, council, cancellation.
 
 Handlers gather what the rules need, let `domain` decide and commit through
-`decide_once`. Dates come from the triggering event's time, never from the wall clock,
-so rebuilding the projection from offset 0 decides the same deadlines.
+`decide_once`. "Today" is the triggering event's receive time (`Event.received_at`: the
+broker's, bounded by the service's clock) for what outside systems send, and the time the
+nominations service gave its own `nomination.accepted`; never an outside sender's `time`
+nor the wall clock, so rebuilding the projection from offset 0 decides the same deadlines.
 """
 
 from collections.abc import Awaitable, Callable
@@ -19,7 +21,7 @@ from services.evaluations.domain import (
     Status,
     Thresholds,
 )
-from services.evaluations.store import EvaluationStore, date, day, stored_answer
+from services.evaluations.store import EvaluationStore, date, day
 from shared import topics
 from shared.envelope import Event
 from shared.events import (
@@ -64,13 +66,15 @@ class Lifecycle:
         nom: NominationAccepted = event.data
         existing = await self.store.evaluation(nom.nomination_id)
         if existing is not None:  # opened by this event before, or by an earlier copy of it
-            return stored_answer(existing, event) or []
+            return await self.store.answer_to(self.store.evaluations, nom.nomination_id, existing, event) or []
         criteria = self.registry.for_(nom.field, nom.nominee.kind)
         outcomes = criteria.outcomes
         thresholds = Thresholds(
             recognize_from=outcomes.recognize_from if outcomes else self.policy.recognize_from,
             foster_from=outcomes.foster_from if outcomes else self.policy.foster_from,
             divergence_spread=self.policy.divergence_spread)
+        # nomination.accepted is the nominations service's own event (a producer of ours, not
+        # an outside sender): its time is that service's clock when it accepted.
         today = event.time.date()
         doc = {
             "_id": nom.nomination_id, "unit_id": nom.unit_id, "year": nom.year, "field": Field(nom.field).value,
@@ -96,7 +100,8 @@ class Lifecycle:
         output = [self._panel_event(doc, event)]
         if await self.store.create(self.store.evaluations, doc, event, output):
             return output
-        return stored_answer(await self.store.evaluation(nom.nomination_id), event) or []
+        existing = await self.store.evaluation(nom.nomination_id)
+        return await self.store.answer_to(self.store.evaluations, nom.nomination_id, existing, event) or []
 
     async def withdrawn(self, event: Event) -> list[Event]:
         withdrawal: NominationWithdrawn = event.data
@@ -125,7 +130,8 @@ class Lifecycle:
             if reasons:
                 return Decision(reasons=reasons)
             sheet = {"evaluator_id": sub.evaluator_id, "scores": dict(sub.scores), "gates": dict(sub.gates),
-                     "comment": sub.comment, "at": event.time, "event_id": event.id}
+                     "comment": sub.comment, "at": event.time, "received_at": event.received_at,
+                     "event_id": event.id}
             sheets = [s for s in doc["sheets"] if s["evaluator_id"] != sub.evaluator_id] + [sheet]
             changes: dict[str, Any] = {"sheets": sheets}
             scored = {s["evaluator_id"] for s in sheets}
@@ -191,7 +197,8 @@ class Lifecycle:
                     title=doc["title"], decision_ref=dec.decision_ref,
                     fostering=domain.opens_fostering(False, Outcome(result["outcome"])))
             decision = {"recognized": dec.recognized, "level": dec.level.value if dec.level and dec.recognized else None,
-                        "decision_ref": dec.decision_ref, "decided_on": day(dec.decided_on), "note": dec.note}
+                        "decision_ref": dec.decision_ref, "decided_on": day(dec.decided_on), "note": dec.note,
+                        "received_at": event.received_at}
             return Decision([derived(data, event, nid)], {"status": Status.DECIDED.value, "decision": decision})
 
         output = await decide_once(self.store, self.store.evaluations, nid, event, decide, subject=nid)
@@ -217,12 +224,16 @@ class Lifecycle:
 
     async def staff_changed(self, event: Event) -> list[Event]:
         """A staff member registered, changed or left: replace members who no longer qualify,
-        then fill empty seats. Each evaluation remembers this event in its own outbox."""
+        then fill empty seats. Each evaluation it changes remembers this event (its outbox, then
+        `answers`); a redelivery republishes those answers and decides only for the others."""
         staff_id = event.data.staff_id
-        output = await self.store.answered_by(self.store.evaluations, event)
+        answered = await self.store.answers_to(self.store.evaluations, event)
+        output = [out for _, events in sorted(answered.items()) for out in events]
         candidates = await self.store.candidates()
         by_id = {c.staff_id: c for c in candidates}
-        for listed in await self.store.evaluations_in(list(SCORING), **{"outbox.input": {"$ne": event.dedup_key}}):
+        for listed in await self.store.evaluations_in(list(SCORING)):
+            if listed["_id"] in answered:
+                continue
             is_member = staff_id in listed["panel"]
             if not is_member and (len(listed["panel"]) >= listed["panel_size"] or staff_id not in by_id):
                 continue  # neither a member who may have to go nor a seat this evaluator may take
@@ -245,7 +256,7 @@ class Lifecycle:
         """`leaving` goes (recused or no longer eligible); the best eligible evaluator takes the seat."""
         remaining = [p for p in doc["panel"] if p != leaving]
         replacement = self._select(doc, candidates, 1, await self._excluded_units(doc), remaining, leaving)
-        today = event.time.date()
+        today = event.received_at.date()
         deadline = date(doc["deadline"])
         if replacement:
             deadline = domain.deadline_after_replacement(deadline, today, self.replacement_min_days)
@@ -273,7 +284,7 @@ class Lifecycle:
             return Decision()
         panel = doc["panel"] + new
         full = len(panel) >= doc["panel_size"]
-        deadline = domain.deadline_after_replacement(date(doc["deadline"]), event.time.date(), self.replacement_min_days)
+        deadline = domain.deadline_after_replacement(date(doc["deadline"]), event.received_at.date(), self.replacement_min_days)
         changes = {"panel": panel, "deadline": day(deadline),
                    "status": (Status.OPEN if full else Status.PANEL_INCOMPLETE).value}
         if not doc["opened"]:

@@ -20,7 +20,18 @@ from services.evaluations.exemplar_rules import UnitPeriod
 from services.evaluations.follow_up import FollowUp
 from services.evaluations.handlers import Lifecycle, by_topic
 from services.evaluations.settings import EvaluationsSettings
-from services.evaluations.store import date, day, stored_answer
+from services.evaluations.store import (
+    Record,
+    answer_document,
+    answer_id,
+    date,
+    day,
+    events_of,
+    new_exemplar,
+    outbox_entry,
+    outbox_entry_of,
+    review_id,
+)
 from shared import envelope
 from shared.envelope import Event, derived_id
 from shared.events import (
@@ -34,23 +45,30 @@ from shared.events import (
     StaffRemoved,
     UnitRegistered,
 )
+from shared.mongo import applied_document, applied_id, with_entry, with_marker
 from shared.programme import load_programme
 from shared.replay import Answers, Comparison, Logged, apply
 from shared.vocabulary import Field, Role
 
 COMPARISON: dict[str, Comparison] = {
     "evaluations": Comparison(
-        # The time of the last input applied, which may come from any of three topics.
-        ignore=frozenset({"updated_at"}),
-        # Appended to by inputs of different topics (nominations, intake, directory), whose
-        # relative order the log keeps only as produce time, not as the order applied.
-        unordered=frozenset({"outbox", "recused", "vacancies", "panel"})),
+        # The time of the last input applied, which may come from any of three topics; and the
+        # outbox, the last answers of inputs of those topics, whose relative order the log keeps
+        # only as produce time, not as the order applied: which ones are the last differs. Every
+        # answer is in `answers` too, compared in full.
+        ignore=frozenset({"updated_at", "outbox"}),
+        # Appended to by inputs of different topics (nominations, intake, directory).
+        unordered=frozenset({"recused", "vacancies", "panel"})),
     # Every write after the council's comes from one partition (intake, keyed by exemplar).
     "exemplars": Comparison(),
-    "units": Comparison(unordered=frozenset({"applied"})),  # a set of markers ($addToSet)
-    # A set of markers; a move to another unit brings a staff member's events from two partitions.
+    "reviews": Comparison(),
+    "replications": Comparison(),
+    "visits": Comparison(),
+    "units": Comparison(unordered=frozenset({"applied"})),  # the last markers
+    # The last markers; a move to another unit brings a staff member's events from two partitions.
     "staff": Comparison(unordered=frozenset({"applied"})),
     "answers": Comparison(),
+    "applied_events": Comparison(),
     "notices": Comparison(),
 }
 
@@ -147,52 +165,70 @@ class MemoryStore:
         self.evaluations, self.exemplars = self.collections["evaluations"], self.collections["exemplars"]
         self.units, self.staff = self.collections["units"], self.collections["staff"]
         self.answers, self.notices = self.collections["answers"], self.collections["notices"]
+        self.reviews, self.applied_events = self.collections["reviews"], self.collections["applied_events"]
 
-    def _entry(self, event: Event, output: list[Event]) -> dict[str, Any]:
-        return {"input": event.dedup_key, "output": [envelope.to_document(self.log.pin(e)) for e in output]}
+    def _entry(self, event: Event, output: list[Event], records: list[Record] = (), rev: int = 1) -> dict[str, Any]:
+        return outbox_entry(event, self.log.pin_all(output), records, rev=rev)
 
     # ---- aggregates ------------------------------------------------------------------------
 
     async def create(self, collection: MemoryCollection, doc: dict, event: Event, output: list[Event]) -> bool:
         if doc["_id"] in collection.docs:
             return False  # the DuplicateKeyError case
+        entry = self._entry(event, output)
         collection.docs[doc["_id"]] = copy.deepcopy({**doc, "rev": 1, "created_at": event.time,
-                                                     "updated_at": event.time, "outbox": [self._entry(event, output)]})
+                                                     "updated_at": event.time, "outbox": [entry]})
+        self._settle(collection.name, doc["_id"], event, entry)
         return True
 
     async def commit(self, collection: MemoryCollection, doc: dict, changes: dict, event: Event,
-                     output: list[Event]) -> bool:
+                     output: list[Event], records: list[Record] = ()) -> bool:
         current = collection.docs.get(doc["_id"])
-        if current is None or current["rev"] != doc["rev"] or _answered(current, event):
+        if current is None or current["rev"] != doc["rev"] or outbox_entry_of(current, event) is not None:
             return False
+        entry = self._entry(event, output, records, rev=doc["rev"] + 1)
         current.update(copy.deepcopy(changes), rev=doc["rev"] + 1, updated_at=event.time)
-        current["outbox"].append(self._entry(event, output))
+        current["outbox"] = with_entry(current["outbox"], copy.deepcopy(entry))
+        self._settle(collection.name, doc["_id"], event, entry)
         return True
 
-    async def answered_by(self, collection: MemoryCollection, event: Event) -> list[Event]:
-        return [out for doc in collection.docs.values() for out in stored_answer(doc, event) or []]
+    def _settle(self, collection: str, doc_id: str, event: Event, entry: dict) -> None:
+        """`EvaluationStore.settle`: the history documents, then the answer kept for good."""
+        for record in entry.get("records", []):
+            history, doc = self.collections[record["collection"]].docs, record["doc"]
+            if doc["_id"] not in history or (record["replaces"] and history[doc["_id"]]["rev"] < doc["rev"]):
+                history[doc["_id"]] = copy.deepcopy(doc)
+        self.answers.docs.setdefault(answer_id(collection, doc_id, event),
+                                     answer_document(collection, doc_id, event, copy.deepcopy(entry["output"])))
 
-    async def refusal(self, event: Event) -> list[Event] | None:
-        doc = self.answers.docs.get(event.dedup_key)
-        return [envelope.from_document(out) for out in doc["output"]] if doc else None
+    async def answer_to(self, collection: MemoryCollection, doc_id: str, doc: dict | None,
+                        event: Event) -> list[Event] | None:
+        if (entry := outbox_entry_of(doc, event)) is not None:
+            return events_of(entry["output"])
+        kept = self.answers.docs.get(answer_id(collection.name, doc_id, event))
+        return events_of(kept["output"]) if kept else None
 
-    async def record_refusal(self, event: Event, output: list[Event]) -> None:
-        self.answers.docs.setdefault(event.dedup_key, {
-            "_id": event.dedup_key, "output": [envelope.to_document(self.log.pin(e)) for e in output],
-            "at": event.time})
+    async def load(self, collection: MemoryCollection, doc_id: str, event: Event) -> tuple[dict | None, list | None]:
+        doc = await collection.find_one({"_id": doc_id})
+        return doc, await self.answer_to(collection, doc_id, doc, event)
+
+    async def answers_to(self, collection: MemoryCollection, event: Event) -> dict[str, list[Event]]:
+        return {kept["doc_id"]: events_of(kept["output"]) for kept in self.answers.docs.values()
+                if kept["input"] == event.dedup_key and kept["collection"] == collection.name}
+
+    async def keep_refusal(self, collection: MemoryCollection, doc_id: str, event: Event, output: list[Event]) -> None:
+        self.answers.docs.setdefault(answer_id(collection.name, doc_id, event), answer_document(
+            collection.name, doc_id, event, [envelope.to_document(e) for e in self.log.pin_all(output)]))
 
     # ---- evaluations -----------------------------------------------------------------------
 
     async def evaluation(self, nomination_id: str) -> dict | None:
         return await self.evaluations.find_one({"_id": nomination_id})
 
-    async def evaluations_in(self, statuses: list[Status], **query: Any) -> list[dict]:
-        """The one query the handlers make: by status, and not yet answering an input."""
-        assert query.keys() <= {"outbox.input"} and all(q.keys() == {"$ne"} for q in query.values()), query
-        skip = query.get("outbox.input", {}).get("$ne")
+    async def evaluations_in(self, statuses: list[Status]) -> list[dict]:
+        """The one query the handlers make: by status."""
         wanted = {s.value for s in statuses}
-        return [_without(doc, "outbox") for _, doc in sorted(self.evaluations.docs.items())
-                if doc["status"] in wanted and not any(e["input"] == skip for e in doc["outbox"])]
+        return [_without(doc, "outbox") for _, doc in sorted(self.evaluations.docs.items()) if doc["status"] in wanted]
 
     async def open_assignments(self) -> dict[str, int]:
         load: dict[str, int] = {}
@@ -240,9 +276,10 @@ class MemoryStore:
         return await self.exemplars.find_one({"_id": exemplar_id})
 
     async def open_exemplar(self, doc: dict, event: Event) -> None:
-        self.exemplars.docs.setdefault(doc["_id"], copy.deepcopy({
-            **doc, "rev": 1, "reviews": [], "adopters": [], "replications": [], "visits": [], "outbox": [],
-            "created_at": event.time, "updated_at": event.time}))
+        self.exemplars.docs.setdefault(doc["_id"], copy.deepcopy(new_exemplar(doc, event)))
+
+    async def review(self, exemplar_id: str, period: str) -> dict | None:
+        return copy.deepcopy(self.reviews.docs.get(review_id(exemplar_id, period)))
 
     # ---- directory -------------------------------------------------------------------------
 
@@ -262,13 +299,16 @@ class MemoryStore:
         removed: StaffRemoved = event.data
         self._apply_once(self.staff, removed.staff_id, event, {"unit_id": removed.unit_id, "removed": True})
 
-    @staticmethod
-    def _apply_once(collection: MemoryCollection, doc_id: str, event: Event, fields: dict) -> None:
-        """`shared.mongo.apply_once` with a `$set` of `fields`: an upsert guarded by the event's marker."""
+    def _apply_once(self, collection: MemoryCollection, doc_id: str, event: Event, fields: dict) -> None:
+        """`EvaluationStore._apply`: a `$set` of `fields` and the event's markers, unless applied before."""
+        marker = applied_id(collection.name, doc_id, event.dedup_key)
+        if marker in self.applied_events.docs:
+            return
+        self.applied_events.docs[marker] = applied_document(collection.name, doc_id, event.dedup_key)
         doc = collection.docs.setdefault(doc_id, {"_id": doc_id})
         if event.dedup_key not in doc.get("applied", []):
             doc.update(copy.deepcopy(fields))
-            doc["applied"] = [*doc.get("applied", []), event.dedup_key]
+            doc["applied"] = with_marker(doc.get("applied", []), event.dedup_key)
 
     async def unit_periods(self) -> dict[str, UnitPeriod]:
         return {doc["_id"]: UnitPeriod(doc["_id"], date(doc["valid_from"]), date(doc.get("valid_to")))
@@ -287,10 +327,6 @@ class MemoryStore:
                           frozenset(Field(f) for f in doc.get("fields", [])), load.get(doc["_id"], 0))
                 for doc in self.staff.docs.values()
                 if Role.EVALUATOR.value in doc.get("roles", []) and doc.get("removed") is not True]
-
-
-def _answered(doc: dict, event: Event) -> bool:
-    return any(entry["input"] == event.dedup_key for entry in doc["outbox"])
 
 
 def _without(doc: dict, *fields: str) -> dict:

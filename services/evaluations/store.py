@@ -1,14 +1,23 @@
 """The evaluations projection in MongoDB.
 
 Evaluations and exemplars are aggregates: one document each, carrying a revision number
-and an outbox of the input events it answered with the events it produced. A change is
-one `update_one` guarded by both the revision (another instance, or another topic's
-consumer, may have changed the document since it was read) and the outbox (the input
-may have been applied already); the handler rereads and decides again when the guard
+and an outbox of the last inputs it answered with the events it produced (`OUTBOX_KEEP`).
+A change is one `update_one` guarded by both the revision (another instance, or another
+topic's consumer, may have changed the document since it was read) and the outbox (the
+input may have been applied already); the handler rereads and decides again when the guard
 fails. A redelivered input therefore finds its answer in the outbox and republishes it
-unchanged. Refusals of inputs go to `answers`, keyed by the input, for the same reason.
+unchanged.
+
+Nothing grows with history inside a document (MongoDB refuses any update of a 16 MB one):
+after the change, every answer goes to `answers` for good, keyed by the input and the
+aggregate it answered, so a duplicate that comes after the outbox moved on (a dead letter
+replayed, a producer's retry days later) still gets it; a refusal, which changes nothing,
+goes only there. The follow-up history of an exemplar (reviews, replications, visits) lives
+in collections of its own, one document per report, written after the change from the
+outbox entry that carries them, with the exemplar keeping counters and the latest review.
 """
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -22,7 +31,7 @@ from services.evaluations.exemplar_rules import Exemplar, UnitPeriod
 from shared import envelope
 from shared.envelope import Event
 from shared.events import StaffRegistered, StaffRemoved, UnitRegistered
-from shared.mongo import apply_once, ensure_indexes
+from shared.mongo import apply_once, applied_before, ensure_indexes, insert_once, keep_applied, outbox_push
 from shared.vocabulary import Field, Role
 
 INDEXES = {
@@ -33,7 +42,14 @@ INDEXES = {
                   IndexModel([("status", ASCENDING)])],
     "staff": [IndexModel([("roles", ASCENDING)])],
     "notices": [IndexModel([("published", ASCENDING)]), IndexModel([("nomination_id", ASCENDING)])],
+    "answers": [IndexModel([("input", ASCENDING)])],
+    "reviews": [IndexModel([("exemplar_id", ASCENDING), ("period", ASCENDING)])],
+    "replications": [IndexModel([("exemplar_id", ASCENDING), ("n", ASCENDING)])],
+    "visits": [IndexModel([("exemplar_id", ASCENDING), ("n", ASCENDING)])],
 }
+# An exemplar's history, one document per report: the collection and the order it is read in.
+HISTORY = {"reviews": "period", "replications": "n", "visits": "n"}
+Record = dict[str, Any]  # {"collection": one of HISTORY, "doc": a history document with its `_id`}
 SCORING_VALUES = [s.value for s in SCORING]
 
 
@@ -59,6 +75,10 @@ class EvaluationStore:
         self.staff = db["staff"]
         self.answers = db["answers"]
         self.notices = db["notices"]
+        self.reviews = db["reviews"]
+        self.replications = db["replications"]
+        self.visits = db["visits"]
+        self.applied_events = db["applied_events"]
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.db, INDEXES)
@@ -67,40 +87,80 @@ class EvaluationStore:
 
     async def create(self, collection: AsyncCollection, doc: dict[str, Any], event: Event, output: list[Event]) -> bool:
         """Insert a new aggregate answering `event`; False when the id exists already."""
-        doc = {**doc, "rev": 1, "created_at": event.time, "updated_at": event.time,
-               "outbox": [_entry(event, output)]}
+        entry = outbox_entry(event, output)
+        doc = {**doc, "rev": 1, "created_at": event.time, "updated_at": event.time, "outbox": [entry]}
         try:
             await collection.insert_one(doc)
         except DuplicateKeyError:
             return False
+        await self.settle(collection.name, doc["_id"], event, entry)
         return True
 
     async def commit(self, collection: AsyncCollection, doc: dict[str, Any], changes: dict[str, Any],
-                     event: Event, output: list[Event]) -> bool:
+                     event: Event, output: list[Event], records: list[Record] = ()) -> bool:
         """Apply `changes` and remember the answer, unless the document moved on since it was read."""
+        entry = outbox_entry(event, output, records, rev=doc["rev"] + 1)
         result = await collection.update_one(
             {"_id": doc["_id"], "rev": doc["rev"], "outbox.input": {"$ne": event.dedup_key}},
-            {"$set": {**changes, "rev": doc["rev"] + 1, "updated_at": event.time},
-             "$push": {"outbox": _entry(event, output)}})
-        return result.matched_count == 1
+            {"$set": {**changes, "rev": doc["rev"] + 1, "updated_at": event.time}, "$push": outbox_push(entry)})
+        if result.matched_count != 1:
+            return False
+        await self.settle(collection.name, doc["_id"], event, entry)
+        return True
 
-    async def answered_by(self, collection: AsyncCollection, event: Event) -> list[Event]:
-        """Everything aggregates of `collection` produced for `event` (inputs touching several)."""
-        output = []
-        async for doc in collection.find({"outbox.input": event.dedup_key}, {"outbox": 1}):
-            output.extend(stored_answer(doc, event) or [])
-        return output
+    async def settle(self, collection: str, doc_id: str, event: Event, entry: dict[str, Any]) -> None:
+        """What follows a change, from its outbox entry: the history documents it adds, then the
+        answer kept for good. Again on every redelivery that finds the entry: a crash may have
+        come in between, and both writes are idempotent."""
+        for record in entry.get("records", []):
+            await self.write_record(record)
+        await insert_once(self.answers, answer_document(collection, doc_id, event, entry["output"]))
 
-    async def refusal(self, event: Event) -> list[Event] | None:
-        doc = await self.answers.find_one({"_id": event.dedup_key})
-        return [envelope.from_document(out) for out in doc["output"]] if doc else None
-
-    async def record_refusal(self, event: Event, output: list[Event]) -> None:
+    async def write_record(self, record: dict[str, Any]) -> None:
+        doc = record["doc"]
+        if not record.get("replaces"):
+            await insert_once(self.db[record["collection"]], doc)  # one per input: written once
+            return
         try:
-            await self.answers.insert_one({"_id": event.dedup_key, "output": [envelope.to_document(e) for e in output],
-                                           "at": event.time})
+            # Guarded by the aggregate's revision: a late copy never overwrites a newer report
+            # (a review corrected by a second one for the same period).
+            await self.db[record["collection"]].replace_one({"_id": doc["_id"], "rev": {"$lt": doc["rev"]}}, doc,
+                                                            upsert=True)
         except DuplicateKeyError:
-            pass  # refused before: the same answer is stored
+            pass  # this revision or a later one is there
+
+    async def answer_to(self, collection: AsyncCollection, doc_id: str, doc: dict[str, Any] | None,
+                        event: Event) -> list[Event] | None:
+        """The answer given to `event` for this aggregate before: its recent outbox, else `answers`."""
+        if (entry := outbox_entry_of(doc, event)) is not None:
+            await self.settle(collection.name, doc_id, event, entry)
+            return events_of(entry["output"])
+        kept = await self.answers.find_one({"_id": answer_id(collection.name, doc_id, event)})
+        return events_of(kept["output"]) if kept else None
+
+    async def load(self, collection: AsyncCollection, doc_id: str,
+                   event: Event) -> tuple[dict[str, Any] | None, list[Event] | None]:
+        """The aggregate and the answer given to `event` before, if any (`answer_to`), read together:
+        the answer is looked up for every input, and one round trip is saved."""
+        doc, kept = await asyncio.gather(collection.find_one({"_id": doc_id}),
+                                         self.answers.find_one({"_id": answer_id(collection.name, doc_id, event)}))
+        if (entry := outbox_entry_of(doc, event)) is not None:
+            await self.settle(collection.name, doc_id, event, entry)
+            return doc, events_of(entry["output"])
+        return doc, events_of(kept["output"]) if kept else None
+
+    async def answers_to(self, collection: AsyncCollection, event: Event) -> dict[str, list[Event]]:
+        """Per aggregate of `collection`, what it answered `event` with (inputs touching several)."""
+        answered: dict[str, list[Event]] = {}
+        async for doc in collection.find({"outbox.input": event.dedup_key}, {"outbox": 1}):
+            answered[doc["_id"]] = await self.answer_to(collection, doc["_id"], doc, event)
+        async for kept in self.answers.find({"input": event.dedup_key, "collection": collection.name}):
+            answered.setdefault(kept["doc_id"], events_of(kept["output"]))
+        return answered
+
+    async def keep_refusal(self, collection: AsyncCollection, doc_id: str, event: Event, output: list[Event]) -> None:
+        await insert_once(self.answers, answer_document(collection.name, doc_id, event,
+                                                        [envelope.to_document(e) for e in output]))
 
     # ---- evaluations -----------------------------------------------------------------------
 
@@ -161,34 +221,49 @@ class EvaluationStore:
 
     async def open_exemplar(self, doc: dict[str, Any], event: Event) -> None:
         """Create the exemplar or fostering record of a council decision, once."""
-        await self.exemplars.update_one({"_id": doc["_id"]}, {"$setOnInsert": {
-            **doc, "rev": 1, "reviews": [], "adopters": [], "replications": [], "visits": [], "outbox": [],
-            "created_at": event.time, "updated_at": event.time}}, upsert=True)
+        await self.exemplars.update_one({"_id": doc["_id"]}, {"$setOnInsert": new_exemplar(doc, event)}, upsert=True)
+
+    async def review(self, exemplar_id: str, period: str) -> dict[str, Any] | None:
+        """The review recorded for `period`, if any (a second report for a period corrects the first)."""
+        return await self.reviews.find_one({"_id": review_id(exemplar_id, period)})
+
+    async def history(self, exemplar_id: str, kind: str, *, limit: int, offset: int = 0,
+                      latest: bool = False) -> list[dict[str, Any]]:
+        """Reports of one kind in their order (`HISTORY`); with `latest`, the last `limit` of them."""
+        order = HISTORY[kind]
+        cursor = self.db[kind].find({"exemplar_id": exemplar_id}, {"_id": 0, "exemplar_id": 0, "rev": 0})
+        docs = await cursor.sort(order, DESCENDING if latest else ASCENDING).skip(offset).limit(limit).to_list()
+        return docs[::-1] if latest else docs
 
     async def find_exemplars(self, *, year: int | None, field: str | None, level: str | None, status: str | None,
                              limit: int, offset: int) -> list[dict[str, Any]]:
         query = {k: v for k, v in (("year", year), ("field", field), ("level", level), ("status", status)) if v}
-        cursor = self.exemplars.find(query, {"outbox": 0, "reviews": 0, "replications": 0, "visits": 0})
+        cursor = self.exemplars.find(query, {"outbox": 0})
         return await cursor.sort([("year", DESCENDING), ("_id", ASCENDING)]).skip(offset).limit(limit).to_list()
 
     # ---- directory -------------------------------------------------------------------------
 
     async def apply_unit(self, event: Event) -> None:
         unit: UnitRegistered = event.data
-        await apply_once(self.units, unit.unit_id, event.dedup_key, {"$set": {
+        await self._apply(self.units, unit.unit_id, event, {"$set": {
             "name": unit.name, "parent_id": unit.parent_id, "valid_from": day(unit.valid_from),
             "valid_to": day(unit.valid_to)}})
 
     async def apply_staff(self, event: Event) -> None:
         staff: StaffRegistered = event.data
-        await apply_once(self.staff, staff.staff_id, event.dedup_key, {"$set": {
+        await self._apply(self.staff, staff.staff_id, event, {"$set": {
             "unit_id": staff.unit_id, "full_name": staff.full_name, "roles": [r.value for r in staff.roles],
             "fields": [f.value for f in staff.fields], "removed": False}})
 
     async def remove_staff(self, event: Event) -> None:
         removed: StaffRemoved = event.data
-        await apply_once(self.staff, removed.staff_id, event.dedup_key,
-                         {"$set": {"unit_id": removed.unit_id, "removed": True}})
+        await self._apply(self.staff, removed.staff_id, event, {"$set": {"unit_id": removed.unit_id, "removed": True}})
+
+    async def _apply(self, collection: AsyncCollection, doc_id: str, event: Event, update: dict) -> None:
+        """A directory event, once however late its copy comes (`shared.mongo`'s markers)."""
+        if not await applied_before(self.applied_events, collection, doc_id, event.dedup_key):
+            await apply_once(collection, doc_id, event.dedup_key, update)
+            await keep_applied(self.applied_events, collection, doc_id, event.dedup_key)
 
     async def unit_periods(self) -> dict[str, UnitPeriod]:
         return {doc["_id"]: UnitPeriod(doc["_id"], date(doc["valid_from"]), date(doc.get("valid_to")))
@@ -208,17 +283,53 @@ class EvaluationStore:
                 async for doc in self.staff.find({"roles": Role.EVALUATOR.value, "removed": {"$ne": True}})]
 
 
+def new_exemplar(doc: dict[str, Any], event: Event) -> dict[str, Any]:
+    """An exemplar or fostering record as the council's decision opens it: counters, not lists."""
+    return {**doc, "rev": 1, "adopters": [], "reviews_count": 0, "review_visits": 0, "replications_count": 0,
+            "visits_count": 0, "study_visits": 0, "outbox": [], "created_at": event.time, "updated_at": event.time}
+
+
+def review_id(exemplar_id: str, period: str) -> str:
+    return f"{exemplar_id}|{period}"
+
+
+def record(collection: str, doc: dict[str, Any], *, replaces: bool = False) -> Record:
+    """A history document a change adds; `replaces`: it may replace an earlier one of the same
+    id (a review corrected for its period), else its id is the input's and it is written once."""
+    return {"collection": collection, "doc": doc, "replaces": replaces}
+
+
+def outbox_entry(event: Event, output: list[Event], records: list[Record] = (), *, rev: int = 1) -> dict[str, Any]:
+    """What an aggregate remembers of an input: the answer, and the history documents the
+    change adds (stamped with the revision it makes, their write's guard)."""
+    entry: dict[str, Any] = {"input": event.dedup_key, "output": [envelope.to_document(e) for e in output]}
+    if records:
+        entry["records"] = [{**r, "doc": {**r["doc"], "rev": rev}} for r in records]
+    return entry
+
+
+def outbox_entry_of(doc: dict | None, event: Event) -> dict[str, Any] | None:
+    return next((e for e in (doc or {}).get("outbox", []) if e["input"] == event.dedup_key), None)
+
+
 def stored_answer(doc: dict | None, event: Event) -> list[Event] | None:
-    """The events already produced for `event`, if this document answered it before."""
-    for entry in (doc or {}).get("outbox", []):
-        if entry["input"] == event.dedup_key:
-            return [envelope.from_document(out) for out in entry["output"]]
-    return None
+    """The events already produced for `event`, if this document's recent outbox holds them."""
+    entry = outbox_entry_of(doc, event)
+    return events_of(entry["output"]) if entry is not None else None
+
+
+def events_of(documents: list[dict[str, Any]]) -> list[Event]:
+    return [envelope.from_document(out) for out in documents]
+
+
+def answer_id(collection: str, doc_id: str, event: Event) -> str:
+    return f"{collection}/{doc_id}|{event.dedup_key}"
+
+
+def answer_document(collection: str, doc_id: str, event: Event, output: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"_id": answer_id(collection, doc_id, event), "input": event.dedup_key, "collection": collection,
+            "doc_id": doc_id, "output": output, "at": event.time, "received_at": event.received_at}
 
 
 def as_exemplar(doc: dict[str, Any] | None) -> Exemplar | None:
     return Exemplar(doc["_id"], doc["unit_id"], doc["year"], ExemplarStatus(doc["status"])) if doc else None
-
-
-def _entry(event: Event, output: list[Event]) -> dict[str, Any]:
-    return {"input": event.dedup_key, "output": [envelope.to_document(e) for e in output]}

@@ -1,10 +1,10 @@
 """The nominations rules: who may nominate whom, when, and how many. No I/O."""
 
 import datetime as dt
-import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from services.nominations.identity import collective_identity
 from shared.events import NominationSubmitted, NominationWithdrawn, Reason
 from shared.programme import Programme
 from shared.vocabulary import Field, NomineeKind
@@ -82,12 +82,11 @@ class Nomination:
 
 
 def nominee_key(submission: NominationSubmitted) -> str:
-    """One identity per nominee and year: the staff id, or the collective's normalised name."""
+    """One identity per nominee and year: the staff id, or the collective's name as `identity` judges it."""
     nominee = submission.nominee
     if nominee.kind is NomineeKind.INDIVIDUAL:
         return f"staff:{nominee.staff_id}"
-    name = " ".join(unicodedata.normalize("NFC", nominee.name).casefold().split())
-    return f"collective:{submission.unit_id}:{name}"
+    return f"collective:{submission.unit_id}:{collective_identity(nominee.name)}"
 
 
 def check_submission(sub: NominationSubmitted, ctx: SubmissionContext, programme: Programme) -> list[Reason]:

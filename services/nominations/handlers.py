@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from services.nominations import domain
 from services.nominations.domain import Status, SubmissionContext
-from services.nominations.store import NominationStore, as_nomination, stored_answer
+from services.nominations.store import NominationStore, as_nomination
 from shared import topics
 from shared.envelope import Event, new_event
 from shared.events import (
@@ -47,7 +47,7 @@ class Handlers:
     async def submitted(self, event: Event) -> list[Event]:
         sub: NominationSubmitted = event.data
         existing = await self.store.nomination(sub.nomination_id)
-        if (answer := stored_answer(existing, event)) is not None:
+        if (answer := await self.store.answer_to(existing, event)) is not None:
             return answer
         key = domain.nominee_key(sub)
         ctx = SubmissionContext(
@@ -61,8 +61,10 @@ class Handlers:
         )
         reasons = domain.check_submission(sub, ctx, self.programme)
         if ctx.id_taken:
-            # The live nomination under this id is not ours to touch: answer without recording.
-            return [self._rejected(event, reasons)]
+            # The live nomination under this id is not ours to touch: the refusal is kept on its own.
+            answer = self._rejected(event, reasons)
+            await self.store.keep_answer(event, [answer])
+            return [answer]
         if not reasons:
             reasons = await self._reserve(sub, key)
         if reasons:
@@ -95,15 +97,16 @@ class Handlers:
     async def withdrawn(self, event: Event) -> list[Event]:
         req: NominationWithdrawn = event.data
         doc = await self.store.nomination(req.nomination_id)
-        if (answer := stored_answer(doc, event)) is not None:
+        if (answer := await self.store.answer_to(doc, event)) is not None:
             return answer
         reasons = domain.check_withdrawal(req, as_nomination(doc), await self.store.staff_member(req.requested_by))
         if reasons:
             answer = new_event(WithdrawalRejected(nomination_id=req.nomination_id, unit_id=req.unit_id,
                                                   requested_by=req.requested_by, reasons=reasons),
                                key=req.nomination_id, source=SOURCE, derived_from=event)
-            if doc is not None:
-                await self.store.record_answer(req.nomination_id, event, [answer])
+            # The nomination does not change: a refusal is kept beside it, never in it (requests
+            # refused one after another would otherwise grow its document without bound).
+            await self.store.keep_answer(event, [answer])
             return [answer]
         # Free the place first: if we crash before the status changes, the retry frees it again.
         await self.store.release(req.nomination_id)

@@ -17,7 +17,7 @@ from typing import Any
 from services.nominations.domain import HOLDS_QUOTA, Staff, Status, Unit
 from services.nominations.handlers import Handlers
 from services.nominations.settings import NominationsSettings
-from services.nominations.store import _day, _unit
+from services.nominations.store import _unit, answer_document, outbox_entry, stored_answer, unit_version
 from shared import envelope, replay
 from shared.envelope import Event, derived_id
 from shared.events import (
@@ -29,15 +29,18 @@ from shared.events import (
     UnitRegistered,
 )
 from shared.programme import load_programme
+from shared.mongo import applied_document, applied_id, with_entry, with_marker
 from shared.replay import Answers, Comparison, Logged
 
 COMPARISON: dict[str, Comparison] = {
-    # `applied` holds the directory events in the order they arrived.
+    # `applied` holds the last directory events in the order they arrived.
     "units": Comparison(unordered=frozenset({"applied"})),
     "staff": Comparison(unordered=frozenset({"applied"})),
-    # `updated_at` is the time of the last input applied, and the outbox lists the inputs in
-    # the order the consumers of three topics happened to apply them.
+    # `updated_at` is the time of the last input applied. The outbox's inputs all come from the
+    # intake topic (one partition per nomination), but the order is kept unordered as before.
     "nominations": Comparison(ignore=frozenset({"updated_at"}), unordered=frozenset({"outbox"})),
+    "answers": Comparison(),
+    "applied_events": Comparison(),
     # A place's number is whichever slot was free when the nomination came; what counts is
     # which nomination holds a place of which unit and year.
     "places": Comparison(identity=lambda d: (d["unit_id"], d["year"], d["nomination_id"])),
@@ -63,20 +66,27 @@ class MemoryNominationStore:
 
     # ---- directory -------------------------------------------------------------------------
 
-    def _apply_once(self, name: str, doc_id: str, event_key: str, fields: dict, history: dict | None = None) -> None:
+    def _apply_once(self, name: str, doc_id: str, event_key: str, fields: dict,
+                    history: dict | None = None) -> None:
+        """`shared.mongo.apply_once`: the change and its marker, unless recently applied; a unit's
+        version joins its history only when it says something new (`NominationStore.apply_unit`)."""
+        kept = self.collections["applied_events"]
+        if applied_id(name, doc_id, event_key) in kept:
+            return
+        kept[applied_id(name, doc_id, event_key)] = applied_document(name, doc_id, event_key)
         doc = self.collections[name].setdefault(doc_id, {"_id": doc_id})
         if event_key in doc.get("applied", []):
             return
+        if history is not None and any(doc.get(k, _ABSENT) != v for k, v in history.items()):
+            doc["history"] = [*doc.get("history", []), copy.deepcopy(fields)]
         doc.update(copy.deepcopy(fields))
-        if history is not None:
-            doc.setdefault("history", []).append(copy.deepcopy(history))
-        doc.setdefault("applied", []).append(event_key)
+        doc["applied"] = with_marker(doc.get("applied", []), event_key)
 
     async def apply_unit(self, event: Event) -> None:
         unit: UnitRegistered = event.data
-        version = {"name": unit.name, "parent_id": unit.parent_id, "kind": unit.kind.value,
-                   "valid_from": _day(unit.valid_from), "valid_to": _day(unit.valid_to), "event_time": event.time}
-        self._apply_once("units", unit.unit_id, event.dedup_key, version, history=version)
+        content = unit_version(unit)
+        version = {**content, "event_time": event.time, "received_at": event.received_at}
+        self._apply_once("units", unit.unit_id, event.dedup_key, version, history=content)
 
     async def apply_staff(self, event: Event) -> None:
         staff: StaffRegistered = event.data
@@ -155,18 +165,27 @@ class MemoryNominationStore:
         self.collections["nominations"][sub.nomination_id] = {
             "_id": sub.nomination_id, "unit_id": sub.unit_id, "year": sub.year, "field": sub.field,
             "status": status.value, "nominee_key": nominee_key, "submission": sub.model_dump(mode="json"),
-            "reasons": [r.model_dump() for r in reasons], "submitted_at": event.time, "updated_at": event.time,
-            "outbox": [{"input": event.dedup_key, "output": [envelope.to_document(answer)]}],
+            "reasons": [r.model_dump() for r in reasons], "submitted_at": event.time,
+            "received_at": event.received_at, "updated_at": event.time, "outbox": [outbox_entry(event, [answer])],
         }
+        await self.keep_answer(event, [answer])
 
     async def record_answer(self, nomination_id: str, event: Event, answer: list[Event],
                             changes: dict | None = None) -> None:
         doc = self.collections["nominations"].get(nomination_id)
-        if doc is None or any(entry["input"] == event.dedup_key for entry in doc["outbox"]):
-            return
-        doc.update(copy.deepcopy(changes or {}), updated_at=event.time)
-        doc["outbox"].append({"input": event.dedup_key,
-                              "output": [envelope.to_document(e) for e in self.answers.pin_all(answer)]})
+        if doc is not None and not any(entry["input"] == event.dedup_key for entry in doc["outbox"]):
+            doc.update(copy.deepcopy(changes or {}), updated_at=event.time)
+            doc["outbox"] = with_entry(doc["outbox"], outbox_entry(event, self.answers.pin_all(answer)))
+        await self.keep_answer(event, answer)
+
+    async def keep_answer(self, event: Event, answer: list[Event]) -> None:
+        self.collections["answers"].setdefault(event.dedup_key, answer_document(event, self.answers.pin_all(answer)))
+
+    async def answer_to(self, doc: dict | None, event: Event) -> list[Event] | None:
+        if (answer := stored_answer(doc, event)) is not None:
+            return answer
+        kept = self.collections["answers"].get(event.dedup_key)
+        return [envelope.from_document(out) for out in kept["output"]] if kept else None
 
     async def set_evaluation_state(self, nomination_id: str, changes: dict[str, Any]) -> None:
         if (doc := self.collections["nominations"].get(nomination_id)) is not None:
@@ -184,6 +203,9 @@ class MemoryNominationStore:
         statuses = {s.value for s in HOLDS_QUOTA}
         return [copy.deepcopy(d) for d in self.collections["nominations"].values()
                 if d["unit_id"] == unit_id and d["year"] == year and d["status"] in statuses]
+
+
+_ABSENT = object()
 
 
 async def rebuild(inputs: list[Logged], answers: Answers, settings: NominationsSettings) -> dict[str, list[dict]]:

@@ -2,8 +2,12 @@
 
 Every write is idempotent on its own: directory changes through `apply_once`, places and
 nominee claims through unique ids owned by a nomination, and each nomination document
-records the input events it answered together with the events it produced (its outbox),
-so a redelivered event republishes the same answer instead of deciding again.
+records the last input events it answered together with the events it produced (its
+outbox, `OUTBOX_KEEP` entries), so a redelivered event republishes the same answer instead
+of deciding again. Every answer is also kept in `answers` under its input's key, for a
+duplicate that comes later than that (a dead letter replayed, a producer's retry days
+later); a refusal that changes nothing is kept only there. No document grows with the
+number of inputs: a unit's `history` gets a version only when the unit changed.
 """
 
 import datetime as dt
@@ -17,7 +21,7 @@ from services.nominations.domain import HOLDS_QUOTA, Nomination, Staff, Status, 
 from shared import envelope
 from shared.envelope import Event
 from shared.events import StaffRegistered, StaffRemoved, UnitRegistered
-from shared.mongo import apply_once, ensure_indexes
+from shared.mongo import apply_once, applied_before, ensure_indexes, insert_once, keep_applied, outbox_push
 
 INDEXES = {
     "nominations": [IndexModel([("unit_id", ASCENDING), ("year", ASCENDING), ("status", ASCENDING)]),
@@ -47,6 +51,8 @@ class NominationStore:
         self.units = db["units"]
         self.staff = db["staff"]
         self.shortfalls = db["shortfalls"]
+        self.answers = db["answers"]
+        self.applied_events = db["applied_events"]
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.db, INDEXES)
@@ -55,22 +61,33 @@ class NominationStore:
 
     async def apply_unit(self, event: Event) -> None:
         unit: UnitRegistered = event.data
-        version = {"name": unit.name, "parent_id": unit.parent_id, "kind": unit.kind.value,
-                   "valid_from": _day(unit.valid_from), "valid_to": _day(unit.valid_to), "event_time": event.time}
-        # The current version on top, every version kept: renamed and merged units stay readable.
-        await apply_once(self.units, unit.unit_id, event.dedup_key,
-                         {"$set": version, "$push": {"history": version}})
+        if await applied_before(self.applied_events, self.units, unit.unit_id, event.dedup_key):
+            return
+        content = unit_version(unit)
+        version = {**content, "event_time": event.time, "received_at": event.received_at}
+        # The current version on top, every different version kept: renamed and merged units stay
+        # readable, and an HR system re-sending the same unit (a nightly full export) adds nothing.
+        differs = {"$or": [{name: {"$ne": value}} for name, value in content.items()]}
+        if not await apply_once(self.units, unit.unit_id, event.dedup_key,
+                                {"$set": version, "$push": {"history": version}}, where=differs):
+            await apply_once(self.units, unit.unit_id, event.dedup_key, {"$set": version}, upsert=False)
+        await keep_applied(self.applied_events, self.units, unit.unit_id, event.dedup_key)
 
     async def apply_staff(self, event: Event) -> None:
         staff: StaffRegistered = event.data
-        await apply_once(self.staff, staff.staff_id, event.dedup_key, {"$set": {
+        await self._apply(self.staff, staff.staff_id, event, {"$set": {
             "unit_id": staff.unit_id, "full_name": staff.full_name, "roles": [r.value for r in staff.roles],
             "removed": False}})
 
     async def remove_staff(self, event: Event) -> None:
         removed: StaffRemoved = event.data
-        await apply_once(self.staff, removed.staff_id, event.dedup_key,
-                         {"$set": {"unit_id": removed.unit_id, "removed": True}})
+        await self._apply(self.staff, removed.staff_id, event, {"$set": {"unit_id": removed.unit_id, "removed": True}})
+
+    async def _apply(self, collection, doc_id: str, event: Event, update: dict) -> None:
+        """A directory event, once however late its copy comes (`shared.mongo`'s markers)."""
+        if not await applied_before(self.applied_events, collection, doc_id, event.dedup_key):
+            await apply_once(collection, doc_id, event.dedup_key, update)
+            await keep_applied(self.applied_events, collection, doc_id, event.dedup_key)
 
     async def unit(self, unit_id: str) -> Unit | None:
         doc = await self.units.find_one({"_id": unit_id, "name": {"$exists": True}})
@@ -125,19 +142,35 @@ class NominationStore:
 
     async def record_submission(self, event: Event, status: Status, nominee_key: str, reasons: list, answer: Event) -> None:
         sub = event.data
+        entry = outbox_entry(event, [answer])
         await self.nominations.replace_one({"_id": sub.nomination_id}, {
             "unit_id": sub.unit_id, "year": sub.year, "field": sub.field, "status": status.value,
             "nominee_key": nominee_key, "submission": sub.model_dump(mode="json"),
-            "reasons": [r.model_dump() for r in reasons], "submitted_at": event.time, "updated_at": event.time,
-            "outbox": [{"input": event.dedup_key, "output": [envelope.to_document(answer)]}],
+            "reasons": [r.model_dump() for r in reasons], "submitted_at": event.time,
+            "received_at": event.received_at, "updated_at": event.time, "outbox": [entry],
         }, upsert=True)
+        await self.keep_answer(event, [answer])
 
     async def record_answer(self, nomination_id: str, event: Event, answer: list[Event], changes: dict | None = None) -> None:
         """Remember that `event` was answered with `answer`, with any status change, in one write."""
-        entry = {"input": event.dedup_key, "output": [envelope.to_document(e) for e in answer]}
         await self.nominations.update_one(
             {"_id": nomination_id, "outbox.input": {"$ne": event.dedup_key}},
-            {"$set": {**(changes or {}), "updated_at": event.time}, "$push": {"outbox": entry}})
+            {"$set": {**(changes or {}), "updated_at": event.time}, "$push": outbox_push(outbox_entry(event, answer))})
+        await self.keep_answer(event, answer)
+
+    async def keep_answer(self, event: Event, answer: list[Event]) -> None:
+        """Every answer for good, under its input's key; alone, for a refusal that changes nothing.
+        Written after the aggregate's own write: a crash in between leaves it in the outbox,
+        where the redelivered input finds it and writes it here again."""
+        await insert_once(self.answers, answer_document(event, answer))
+
+    async def answer_to(self, doc: dict | None, event: Event) -> list[Event] | None:
+        """The answer given to `event` before: in the nomination's recent outbox, else in `answers`."""
+        if (answer := stored_answer(doc, event)) is not None:
+            await self.keep_answer(event, answer)  # the write after the outbox's may have been lost
+            return answer
+        kept = await self.answers.find_one({"_id": event.dedup_key})
+        return [envelope.from_document(out) for out in kept["output"]] if kept else None
 
     async def set_evaluation_state(self, nomination_id: str, changes: dict[str, Any]) -> None:
         await self.nominations.update_one({"_id": nomination_id}, {"$set": changes})
@@ -184,6 +217,21 @@ class NominationStore:
             query["status"] = status
         cursor = self.nominations.find(query, {"outbox": 0}).sort("_id", ASCENDING).skip(offset).limit(limit)
         return await cursor.to_list()
+
+
+def unit_version(unit: UnitRegistered) -> dict[str, Any]:
+    """What a version of a unit says (not when it was said)."""
+    return {"name": unit.name, "parent_id": unit.parent_id, "kind": unit.kind.value,
+            "valid_from": _day(unit.valid_from), "valid_to": _day(unit.valid_to)}
+
+
+def outbox_entry(event: Event, answer: list[Event]) -> dict[str, Any]:
+    return {"input": event.dedup_key, "output": [envelope.to_document(e) for e in answer]}
+
+
+def answer_document(event: Event, answer: list[Event]) -> dict[str, Any]:
+    return {"_id": event.dedup_key, "output": [envelope.to_document(e) for e in answer], "at": event.time,
+            "received_at": event.received_at}
 
 
 def as_nomination(doc: dict | None) -> Nomination | None:

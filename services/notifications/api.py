@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query
 
+from services.notifications.errors import public_error
 from services.notifications.store import NotificationStore
 
 Status = Literal["pending", "sending", "sent", "failed"]
@@ -39,4 +40,6 @@ def create_api(store: NotificationStore, readiness: Readiness,
 def _public(doc: dict[str, Any]) -> dict[str, Any]:
     doc = {k: v for k, v in doc.items() if k not in ("claimed_by", "outcome_pending")}
     doc["delivery_id"] = doc.pop("_id")
+    if "last_error" in doc:  # a class only; a ledger from before classes may hold remote text
+        doc["last_error"] = public_error(doc["last_error"])
     return doc

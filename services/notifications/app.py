@@ -3,15 +3,15 @@
 import logging
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from services.notifications.api import create_api
-from services.notifications.delivery import DeliveryWorker, SmtpSender, WebhookSender
+from services.notifications.delivery import DeliveryWorker, SmtpSender
 from services.notifications.handlers import Handlers
 from services.notifications.routing import default_routes
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import NotificationStore
+from services.notifications.webhooks import WebhookPolicy, WebhookSender
 from shared import asyncapi, kafka, mongo, topics
 from shared.envelope import Event
 from shared.http import with_operations
@@ -45,8 +45,8 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     async def publish(events: list[Event]) -> None:
         await kafka.publish(broker, kafka.outgoing(topics.NOTIFICATIONS, events), settings)
 
-    http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
-    worker = DeliveryWorker(store, settings, routes, publish, SmtpSender(settings), WebhookSender(http))
+    webhooks = WebhookSender(WebhookPolicy.from_settings(settings))
+    worker = DeliveryWorker(store, settings, routes, publish, SmtpSender(settings), webhooks)
 
     async def readiness() -> dict[str, bool]:
         return {"mongo": await mongo.ping(client), "kafka": await broker.ping(timeout=2.0)}
@@ -58,6 +58,9 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
         worker.start()
         if not handlers.webhooks:
             log.warning("no NOTIFICATIONS_WEBHOOK_SECRET: the webhook channel is off")
+        elif settings.webhook_allow_http or settings.webhook_allow_list:
+            log.warning("webhooks may use plain HTTP (%s) and reach these non-public addresses: %s",
+                        settings.webhook_allow_http, settings.webhook_allow_list or "none")
         log.info("notifications service started")
         try:
             yield
@@ -65,7 +68,6 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
             await worker.stop(settings.graceful_timeout_seconds)
             await lag.close()
             await broker.stop()  # waits for in-flight batches, up to the graceful timeout
-            await http.aclose()
             await client.close()
             log.info("notifications service stopped")
 

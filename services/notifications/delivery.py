@@ -14,10 +14,10 @@ from dataclasses import replace
 from email.message import EmailMessage
 
 import aiosmtplib
-import httpx
 
-from services.notifications import domain, messages, rendering
+from services.notifications import domain, errors, messages, rendering, webhooks
 from services.notifications.domain import Channel, Recipient
+from services.notifications.errors import DeliveryFailure, PermanentFailure, TransientFailure
 from services.notifications.routing import Route
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import FAILED, SENT, NotificationStore
@@ -25,20 +25,16 @@ from shared import logs
 from shared.envelope import Event, from_document, new_event
 from shared.events import NotificationFailed, NotificationSent
 
+# Where the webhook channel lives; imported here too, where the worker's callers look for it.
+WebhookSender = webhooks.WebhookSender
+__all__ = ["DeliveryWorker", "PermanentFailure", "SmtpSender", "TransientFailure", "WebhookSender"]
+
 log = logging.getLogger("exemplars.notifications.delivery")
 
 SOURCE = "urn:exemplars:notifications"
 # Due deliveries fetched per query; each is then claimed by id when a send slot is free.
 CANDIDATES = 200
 Publish = Callable[[list[Event]], Awaitable[None]]
-
-
-class PermanentFailure(Exception):
-    """Trying again cannot help (mailbox refused, recipient removed, 4xx from a webhook)."""
-
-
-class TransientFailure(Exception):
-    """The server or the network may recover: try again later."""
 
 
 # ---- channels ------------------------------------------------------------------------------
@@ -49,6 +45,7 @@ class SmtpSender:
         self.settings = settings
 
     async def send(self, message: EmailMessage, address: str) -> None:
+        """Send, or raise a failure whose message is an error class (`smtp_550`, `refused`...)."""
         s = self.settings
         try:
             await aiosmtplib.send(
@@ -58,33 +55,16 @@ class SmtpSender:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
             failure = PermanentFailure if codes and min(codes) >= 500 else TransientFailure
-            raise failure(f"smtp refused: {exc}") from exc
+            raise failure(errors.smtp_code(min(codes) if codes else None)) from exc
         except aiosmtplib.SMTPAuthenticationError as exc:
             # Wrong credentials are the operator's to fix; the mail itself is fine.
-            raise TransientFailure(f"smtp authentication: {exc}") from exc
+            raise TransientFailure(errors.SMTP_AUTH) from exc
         except aiosmtplib.SMTPResponseException as exc:
             failure = PermanentFailure if exc.code >= 500 else TransientFailure  # 5xx: permanent (RFC 5321)
-            raise failure(f"smtp {exc.code}: {exc.message}") from exc
+            raise failure(errors.smtp_code(exc.code)) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise TransientFailure(f"smtp unavailable: {exc!r}") from exc
-
-
-class WebhookSender:
-    RETRYABLE = {408, 425, 429}
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def send(self, url: str, body: bytes, headers: dict[str, str]) -> None:
-        try:
-            response = await self.client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise TransientFailure(f"webhook unavailable: {exc!r}") from exc
-        if response.is_success:
-            return
-        failure = TransientFailure if response.status_code >= 500 or response.status_code in self.RETRYABLE \
-            else PermanentFailure
-        raise failure(f"webhook answered {response.status_code}")
+            code = errors.classify(exc)
+            raise TransientFailure("smtp_error" if code == errors.NETWORK else code) from exc
 
 
 # ---- the worker ----------------------------------------------------------------------------
@@ -119,33 +99,60 @@ class DeliveryWorker:
                 task.cancel()
 
     async def _claim_loop(self) -> None:
-        slots = asyncio.Semaphore(self.settings.delivery_concurrency)
+        """Claim due deliveries while their channel's lane has a free slot. Each channel has
+        its own lane: receivers slow to answer fill the webhook lane and the mail goes on."""
+        lanes = _Lanes({Channel.EMAIL.value: self.settings.delivery_concurrency,
+                        Channel.WEBHOOK.value: self.settings.webhook_concurrency
+                        if self.settings.delivery_concurrency > 0 else 0})
         while not self._stopping.is_set():
+            if not lanes.any_room():
+                await self._room(lanes)  # the worker is off (no slots at all), or every lane is busy
+                continue
             try:
-                candidates = await self.store.due(self.now(), CANDIDATES)
+                # Only channels with a free slot: a backlog of webhooks must not hide the mail.
+                candidates = await self.store.due(self.now(), CANDIDATES, channels=lanes.open())
             except Exception:  # noqa: BLE001 - an outage must not end the loop
                 log.warning("looking for due deliveries failed; retrying", exc_info=True)
                 candidates = []
             if not candidates:
                 await self._pause(self.settings.delivery_poll_seconds)
                 continue
-            for candidate in candidates:
-                await slots.acquire()
+            skipped = False
+            for delivery_id, status, channel in candidates:
+                while not lanes.any_room() and not self._stopping.is_set():
+                    await self._room(lanes)
                 if self._stopping.is_set():
-                    slots.release()
                     return
+                if not lanes.has_room(channel):
+                    skipped = True  # its lane is full: the others' deliveries behind it go on
+                    continue
+                lanes.take(channel)
                 try:
-                    delivery = await self.store.claim(candidate, self.now(), self.settings.delivery_lease_seconds,
-                                                      self.worker_id)
+                    delivery = await self.store.claim((delivery_id, status), self.now(),
+                                                      self.settings.delivery_lease_seconds, self.worker_id)
                 except Exception:  # noqa: BLE001
-                    log.warning("claiming delivery %s failed; retrying", candidate[0], exc_info=True)
+                    log.warning("claiming delivery %s failed; retrying", delivery_id, exc_info=True)
                     delivery = None
                 if delivery is None:  # taken by another instance, or the database is away
-                    slots.release()
+                    lanes.give(channel)
                     continue
                 task = asyncio.create_task(self.attempt(delivery))
                 self._in_flight.add(task)
-                task.add_done_callback(lambda t: (self._in_flight.discard(t), slots.release()))
+                task.add_done_callback(lambda t, c=channel: (self._in_flight.discard(t), lanes.give(c)))
+            if skipped:
+                await self._room(lanes)  # then look again, the skipped ones first (most overdue)
+
+    async def _room(self, lanes: "_Lanes") -> None:
+        """Until a send finishes (a slot frees), the worker stops, or a poll interval passes."""
+        lanes.freed.clear()
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        freed = asyncio.ensure_future(lanes.freed.wait())
+        try:
+            await asyncio.wait({stopping, freed}, timeout=max(self.settings.delivery_poll_seconds, 0.05),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            freed.cancel()
 
     async def _outbox_loop(self) -> None:
         """Publish outcomes whose publication was interrupted (a crash, a broker outage)."""
@@ -173,24 +180,29 @@ class DeliveryWorker:
             await self._attempt(delivery)
 
     async def _attempt(self, delivery: dict) -> None:
+        """One try. What is recorded of a failure is its error class only (errors.py)."""
         attempts = delivery["attempts"]
         address = delivery.get("address")
         try:
             event = await self.store.event(delivery["event_key"])
             if event is None:
-                raise PermanentFailure("notified event not recorded")
+                raise PermanentFailure(errors.EVENT_MISSING)
             address, subject = await self._send(delivery, event)
         except PermanentFailure as exc:
-            await self._fail(delivery, str(exc), address)
+            await self._fail(delivery, exc.code, address)
         except Exception as exc:  # noqa: BLE001 - transient, or a bug: retried, then failed
-            if not isinstance(exc, TransientFailure):
+            if isinstance(exc, DeliveryFailure):
+                code = exc.code
+            else:
                 log.exception("delivery %s failed unexpectedly", delivery["_id"])
+                code = errors.INTERNAL
             retry_at = self.policy.next_attempt(attempts, self.now(), delivery["_id"])
             if retry_at is None:
-                await self._fail(delivery, f"gave up after {attempts} attempts: {exc}", address)
+                log.info("delivery %s: giving up after %d attempts (%s)", delivery["_id"], attempts, code)
+                await self._fail(delivery, code, address)
             else:
-                log.info("delivery %s attempt %d failed (%s); next at %s", delivery["_id"], attempts, exc, retry_at)
-                await self.store.retry_later(delivery, self.worker_id, retry_at, str(exc)[:500], self.now())
+                log.info("delivery %s attempt %d failed (%s); next at %s", delivery["_id"], attempts, code, retry_at)
+                await self.store.retry_later(delivery, self.worker_id, retry_at, code[:500], self.now())
         else:
             outcome = self._outcome(NotificationSent, delivery, address)
             if await self.store.finish(delivery, self.worker_id, SENT, self.now(), outcome, subject=subject,
@@ -210,10 +222,10 @@ class DeliveryWorker:
         view = await self.store.load_view(needs)
         address, why = domain.current_address(recipient_id, channel, view)
         if why == "recipient_removed":
-            raise PermanentFailure("recipient removed from the directory")
+            raise PermanentFailure(errors.RECIPIENT_REMOVED)
         if address is None:
             # The directory may not have caught up yet: a normal, retried failure.
-            raise TransientFailure(f"no {channel.value} address: {why}")
+            raise TransientFailure(why or "no_address")
         recipient = self._recipient(delivery, view)
         rendered = rendering.render(recipient.template,
                                     domain.render_context(event, recipient, view, self.settings.mail_from_name))
@@ -224,13 +236,14 @@ class DeliveryWorker:
                 domain=self.settings.message_id_domain, now=self.now())
             await self.smtp.send(message, address)
         else:
-            secret = self.settings.webhook_secret
-            if secret is None:
-                raise PermanentFailure("webhook channel is off: no webhook secret configured")
+            master = self.settings.webhook_secret.get_secret_value() if self.settings.webhook_secret else ""
+            if not master:
+                raise PermanentFailure(errors.WEBHOOK_OFF)
             body = messages.webhook_body(rendered, delivery_id=delivery["_id"], event=event,
                                          recipient_id=recipient_id, recipient_kind=recipient.kind)
-            headers = messages.webhook_headers(secret.get_secret_value(), body, delivery_id=delivery["_id"],
-                                               event_type=event.type, now=self.now())
+            # Signed with the receiver's own secret: one receiver cannot forge calls to another.
+            headers = messages.webhook_headers(webhooks.receiver_secret(master, recipient_id), body,
+                                               delivery_id=delivery["_id"], event_type=event.type, now=self.now())
             await self.webhook.send(address, body, headers)
         return address, rendered.subject
 
@@ -250,7 +263,7 @@ class DeliveryWorker:
                          delivery["template"], delivery.get("publicity", False))
 
     async def _fail(self, delivery: dict, error: str, address: str | None) -> None:
-        log.warning("delivery %s failed: %s", delivery["_id"], error)
+        log.warning("delivery %s failed: %s", delivery["_id"], error)  # an error class, never remote text
         outcome = self._outcome(NotificationFailed, delivery, address, error=error[:500])
         if await self.store.finish(delivery, self.worker_id, FAILED, self.now(), outcome, error=error[:500]):
             await self._publish_outcome(delivery, outcome)
@@ -270,3 +283,29 @@ class DeliveryWorker:
             await self.store.outcomes_published([delivery["_id"]])
         except Exception:  # noqa: BLE001 - left to the outbox loop
             log.warning("outcome of %s not published yet; the outbox will retry", delivery["_id"], exc_info=True)
+
+
+class _Lanes:
+    """Free send slots per channel."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        self.free = dict(sizes)
+        self.freed = asyncio.Event()
+
+    def any_room(self) -> bool:
+        return any(n > 0 for n in self.free.values())
+
+    def open(self) -> list[str] | None:
+        """The channels with room; None when all have (no filter needed)."""
+        channels = sorted(c for c, n in self.free.items() if n > 0)
+        return None if len(channels) == len(self.free) else channels
+
+    def has_room(self, channel: str) -> bool:
+        return self.free.get(channel, 0) > 0
+
+    def take(self, channel: str) -> None:
+        self.free[channel] -= 1
+
+    def give(self, channel: str) -> None:
+        self.free[channel] += 1
+        self.freed.set()

@@ -53,16 +53,19 @@ class Handlers:
         # cancellation must still find the panel after a rebuild.
         await self.store.remember(event.data)
         now = self.now()
-        if now - event.time > dt.timedelta(days=self.settings.max_event_age_days) or (
-                self.settings.notify_after is not None and event.time < self.settings.notify_after):
-            log.debug("not notifying %s %s of %s: too old", event.type, event.id, event.time)
+        # Judged by when the log received the event, never by the sender's `time`: a sender
+        # dating its events ahead must not slip past the age limit or the go-live cut-off.
+        received = event.received_at
+        if now - received > dt.timedelta(days=self.settings.max_event_age_days) or (
+                self.settings.notify_after is not None and received < self.settings.notify_after):
+            log.debug("not notifying %s %s received %s: too old", event.type, event.id, received)
             return []
         if await self.store.planned(event):
             return []  # redelivered: its deliveries exist and keep their own status
         route = self.routes[event.type]
         view = await self.store.load_view(domain.needs(route, event.data))
-        # Who belongs to which open unit is judged on the day the event happened.
-        recipients = domain.resolve_recipients(route, event.data, view, domain.local_date(event.time))
+        # Who belongs to which open unit is judged on the day the log received the event.
+        recipients = domain.resolve_recipients(route, event.data, view, domain.local_date(received))
         paced = domain.paced_count(recipients)
         start = None
         if paced and self.settings.publicity_interval_seconds > 0:

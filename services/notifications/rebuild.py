@@ -1,14 +1,15 @@
 """Rebuilding the notifications projection from the Kafka log, in memory, mailing nobody.
 
 The service's own `Handlers` run over `MemoryStore`, which keeps NotificationStore's
-documents in plain dicts with the semantics of each Mongo write (the version guard, the
-`$setOnInsert` of deliveries, the compare-and-set of remembered nominations, which memory
-satisfies trivially). Inputs are applied in `shared.replay.processing_order`, each with the
-handler clock at the record's arrival time: the live service decided at about that moment.
-The delivery worker does not run, so nothing is sent and nothing is published. (The age
-cut-off is judged by the same clock: a record that waited in Kafka past
-`max_event_age_days` was not notified live but is rebuilt as notified, and the comparison
-reports it.)
+documents in plain dicts with the semantics of each Mongo write (the log-position guard of
+the directory, directory.py; the `$setOnInsert` of deliveries; the compare-and-set of
+remembered nominations, which memory satisfies trivially). Inputs are applied in
+`shared.replay.processing_order`, each with the handler clock at the record's arrival time:
+the live service decided at about that moment. The delivery worker does not run, so nothing
+is sent and nothing is published. (The age limit compares that clock with the record's
+receive time, so a record that waited in Kafka past `max_event_age_days` was not notified
+live but is rebuilt as notified, and the comparison reports it; the go-live cut-off,
+`notify_after`, depends on the receive time alone and is rebuilt exactly.)
 
 The worker's decisions are then taken from the log: every `notification.sent` / `.failed`
 it published finishes the delivery it names, with the fields `NotificationStore.finish`
@@ -30,7 +31,7 @@ import datetime as dt
 import logging
 from dataclasses import replace
 
-from services.notifications import domain, rendering
+from services.notifications import directory, domain, rendering
 from services.notifications.delivery import DeliveryWorker
 from services.notifications.domain import DirectoryView, Needs, PlannedDelivery
 from services.notifications.handlers import Handlers
@@ -41,7 +42,6 @@ from services.notifications.store import (
     PENDING,
     SENDING,
     SENT,
-    _day,
     _nomination,
     _staff,
     _unit,
@@ -66,9 +66,7 @@ OUTCOMES = (NotificationSent.event_type, NotificationFailed.event_type)
 FINISH_SLACK = dt.timedelta(seconds=1)
 
 
-def _ms(moment: dt.datetime) -> dt.datetime:
-    """BSON keeps milliseconds: versions must compare as the live filter compares them."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+_ms = directory.ms  # BSON keeps milliseconds
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
@@ -119,33 +117,32 @@ class MemoryStore:
     def documents(self) -> dict[str, list[dict]]:
         return {name: copy.deepcopy(list(docs.values())) for name, docs in self.docs.items()}
 
-    # ---- directory: as `NotificationStore._versioned` ----------------------------------------
+    # ---- directory: as `NotificationStore._versioned` (directory.py) ------------------------
 
-    def _versioned(self, collection: str, doc_id: str, version: dt.datetime, fields: dict) -> None:
+    def _versioned(self, collection: str, doc_id: str, event: Event, fields: dict) -> None:
         docs = self.docs[collection]
         doc = docs.get(doc_id)
-        version = _ms(version)
-        if doc is not None and "version" in doc and doc["version"] > version:
-            return  # a later event already wrote it: this one is history
-        docs[doc_id] = {**(doc or {"_id": doc_id}), **copy.deepcopy(fields), "version": version}
+        position = directory.position_of(event)
+        base = {k: v for k, v in (doc or {"_id": doc_id}).items() if k not in ("version", "position")}
+        if position is None:  # not from Kafka: the newest, as the live filter takes it
+            docs[doc_id] = {**base, **copy.deepcopy(fields)}
+            return
+        stored = doc.get("position") if doc is not None else None
+        if stored is not None and not position.after(directory.Position.from_document(stored)):
+            return  # a later record already wrote it: this one is history
+        docs[doc_id] = {**base, **copy.deepcopy(fields), "position": position.document()}
 
     async def apply_unit(self, event: Event) -> None:
         unit: UnitRegistered = event.data
-        self._versioned("units", unit.unit_id, event.time, {
-            "name": unit.name, "valid_from": _day(unit.valid_from), "valid_to": _day(unit.valid_to),
-            "email": str(unit.email) if unit.email else None,
-            "webhook_url": str(unit.webhook_url) if unit.webhook_url else None})
+        self._versioned("units", unit.unit_id, event, directory.unit_fields(unit))
 
     async def apply_staff(self, event: Event) -> None:
         staff: StaffRegistered = event.data
-        self._versioned("staff", staff.staff_id, event.time, {
-            "unit_id": staff.unit_id, "full_name": staff.full_name, "email": str(staff.email),
-            "roles": [role.value for role in staff.roles],
-            "webhook_url": str(staff.webhook_url) if staff.webhook_url else None, "removed": False})
+        self._versioned("staff", staff.staff_id, event, directory.staff_fields(staff))
 
     async def remove_staff(self, event: Event) -> None:
         removed: StaffRemoved = event.data
-        self._versioned("staff", removed.staff_id, event.time, {"removed": True})
+        self._versioned("staff", removed.staff_id, event, {"removed": True})
 
     # ---- remembered nominations, the view, planning --------------------------------------------
 

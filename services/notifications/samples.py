@@ -78,8 +78,8 @@ def sample_directory() -> DirectoryView:
 def sample_payloads() -> dict[str, Payload]:
     """One payload per routed event type, keyed by type."""
     criteria = CriteriaSetRef(set_id="surveying_mapping.collective", version=1)
-    reasons = [Reason(code="quota_exceeded", message="Đơn vị đã đủ 2 hồ sơ được tiếp nhận trong năm 2024."),
-               Reason(code="submitter_not_in_unit", message="Người gửi không thuộc đơn vị đề xuất.")]
+    reasons = [Reason(code="QUOTA_EXCEEDED", message="Đơn vị đã đủ 2 hồ sơ được tiếp nhận trong năm 2024."),
+               Reason(code="SUBMITTER_NOT_IN_UNIT", message="Người gửi không thuộc đơn vị đề xuất.")]
     payloads: list[Payload] = [
         NominationAccepted(
             nomination_id=NOMINATION, unit_id=UNIT, year=2024,
@@ -92,7 +92,7 @@ def sample_payloads() -> dict[str, Payload]:
         NominationWithdrawn(nomination_id=NOMINATION, unit_id=UNIT, requested_by="S-SUB-CDC",
                             reason="Đơn vị bổ sung hồ sơ, đề xuất lại năm sau.", year=2024, title=TITLE),
         WithdrawalRejected(nomination_id=NOMINATION, unit_id=UNIT, requested_by="S-SUB-CDC",
-                           reasons=[Reason(code="already_decided", message="Hồ sơ đã có quyết định của Hội đồng.")]),
+                           reasons=[Reason(code="ALREADY_DECIDED", message="Hồ sơ đã có quyết định của Hội đồng.")]),
         QuotaShortfall(unit_id=UNIT, year=2025, accepted=0, yearly_minimum=1, checked_on=dt.date(2025, 10, 1)),
         PanelAssigned(nomination_id=NOMINATION, unit_id=UNIT, year=2024, field=Field.SURVEYING_MAPPING,
                       nominee_kind=NomineeKind.COLLECTIVE, title=TITLE, criteria=criteria,
@@ -116,7 +116,7 @@ def sample_payloads() -> dict[str, Payload]:
         EvaluationCancelled(nomination_id=NOMINATION, reason="Đơn vị đã rút hồ sơ"),
         InputRejected(input_type="evaluation.score_submitted", input_id="b7d1e6c2-5a0e-4a8e-9f00-1c2d3e4f5a6b",
                       subject=NOMINATION, sender_id="S-EV-2",
-                      reasons=[Reason(code="score_out_of_range", message="Điểm tiêu chí Hiệu quả vượt quá 30.")]),
+                      reasons=[Reason(code="SCORE_OUT_OF_RANGE", message="Điểm tiêu chí Hiệu quả vượt quá 30.")]),
         ExemplarRecognized(exemplar_id=EXEMPLAR, nomination_id=NOMINATION, unit_id=UNIT, year=2024,
                            field=Field.SURVEYING_MAPPING, nominee_name="Phòng Dữ liệu nền", title=TITLE,
                            level=RecognitionLevel.MINISTRY, decision_ref="123/QĐ-BNNMT", total=76.5),

@@ -1,7 +1,7 @@
 import datetime as dt
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.notifications.domain import RetryPolicy
@@ -26,8 +26,22 @@ class NotificationsSettings(ServiceSettings):
     message_id_domain: str = "exemplars.local"
 
     # Webhooks are signed; without a secret the channel is off (an unsigned call could be forged).
+    # The master secret: each receiver signs with its own secret derived from it
+    # (webhooks.receiver_secret), so one receiver cannot forge calls to another.
     webhook_secret: SecretStr | None = None
+    # One deadline for resolving, connecting, sending and reading: shorter than the claim
+    # lease, or a slow receiver's claim expires mid-call and another instance calls it again.
     webhook_timeout_seconds: float = 10.0
+    # Plain http:// receivers: for a local run only; anywhere else a call in clear text.
+    webhook_allow_http: bool = False
+    # Comma-separated hosts and IP networks a webhook may reach although they are not public
+    # (loopback, private, link-local...), e.g. "127.0.0.1,::1" for a local run. Empty: public only.
+    webhook_allowed_addresses: str = ""
+    # How much of a receiver's answer is read (and thrown away).
+    webhook_max_response_bytes: int = 4096
+    # Webhook calls in flight per instance, in a lane of their own: slow receivers never take
+    # the slots of the mail (delivery_concurrency).
+    webhook_concurrency: int = 4
 
     # Delivery retries (exponential backoff with jitter), separate from handler retries.
     delivery_max_attempts: int = 6
@@ -47,6 +61,25 @@ class NotificationsSettings(ServiceSettings):
     # Go-live cut-off: events before this instant are projected but never notified (a service
     # deployed onto an existing log must not mail its history).
     notify_after: dt.datetime | None = None
+
+    @model_validator(mode="after")
+    def _webhook_deadline_inside_the_lease(self) -> "NotificationsSettings":
+        if "webhook_timeout_seconds" not in self.model_fields_set and \
+                self.webhook_timeout_seconds >= self.delivery_lease_seconds:
+            # Only the default is adapted to a short lease (tests, local runs); a deadline the
+            # operator chose is never silently changed.
+            self.webhook_timeout_seconds = self.delivery_lease_seconds / 2
+        if not 0 < self.webhook_timeout_seconds < self.delivery_lease_seconds:
+            raise ValueError(f"webhook_timeout_seconds ({self.webhook_timeout_seconds}) must be above 0 and below "
+                             f"delivery_lease_seconds ({self.delivery_lease_seconds}): a call outliving its claim "
+                             "is made twice")
+        if self.webhook_max_response_bytes < 0 or self.webhook_concurrency < 0:
+            raise ValueError("webhook_max_response_bytes and webhook_concurrency cannot be negative")
+        return self
+
+    @property
+    def webhook_allow_list(self) -> list[str]:
+        return [entry.strip() for entry in self.webhook_allowed_addresses.split(",") if entry.strip()]
 
     @property
     def retry_policy(self) -> RetryPolicy:

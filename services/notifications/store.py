@@ -2,8 +2,9 @@
 events and the delivery ledger.
 
 Idempotence, write by write:
-- directory documents carry the time of the event that wrote them and only a later (or the
-  same) event may overwrite them, so redelivery and cross-partition reordering are harmless;
+- directory documents carry the log position of the record that wrote them (`position`, see
+  `domain.Position`) and only a record later in the log may overwrite them, so redelivery and
+  cross-partition reordering are harmless and no sender's clock decides what is current;
 - deliveries are inserted with `$setOnInsert` under their deterministic id: a redelivered
   event finds them already there and changes nothing, whatever their status;
 - a delivery is claimed with a lease before it is sent; the lease of a crashed instance
@@ -18,7 +19,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.notifications import domain
+from services.notifications import directory, domain
 from services.notifications.domain import (
     DirectoryView,
     Needs,
@@ -47,9 +48,7 @@ INDEXES = {
 }
 
 
-def _day(value: dt.date | None) -> dt.datetime | None:
-    """BSON has no date type: days are stored as UTC midnights."""
-    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC) if value else None
+_day = directory.day
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:
@@ -71,32 +70,33 @@ class NotificationStore:
 
     # ---- directory -------------------------------------------------------------------------
 
-    async def _versioned(self, collection, doc_id: str, version: dt.datetime, fields: dict[str, Any]) -> None:
-        """Write `fields` unless the document was written by a later event."""
+    async def _versioned(self, collection, doc_id: str, event: Event, fields: dict[str, Any]) -> None:
+        """Write `fields` unless a record later in the log wrote the document: one guarded upsert."""
+        position = directory.position_of(event)
+        if position is None:
+            # An event that did not come through Kafka (tests, tools): taken as the newest.
+            guard: dict[str, Any] = {}
+            update: dict[str, Any] = {"$set": fields, "$unset": {"position": "", "version": ""}}
+        else:
+            guard = directory.earlier_than(position)
+            # `version` was the sender's time, which decided nothing right: dropped on the next write.
+            update = {"$set": {**fields, "position": position.document()}, "$unset": {"version": ""}}
         try:
-            await collection.update_one(
-                {"_id": doc_id, "$or": [{"version": {"$lte": version}}, {"version": {"$exists": False}}]},
-                {"$set": {**fields, "version": version}}, upsert=True)
+            await collection.update_one({"_id": doc_id, **guard}, update, upsert=True)
         except DuplicateKeyError:
-            pass  # a later event already wrote it: this one is history
+            pass  # a later record already wrote it: this one is history
 
     async def apply_unit(self, event: Event) -> None:
         unit: UnitRegistered = event.data
-        await self._versioned(self.units, unit.unit_id, event.time, {
-            "name": unit.name, "valid_from": _day(unit.valid_from), "valid_to": _day(unit.valid_to),
-            "email": str(unit.email) if unit.email else None,
-            "webhook_url": str(unit.webhook_url) if unit.webhook_url else None})
+        await self._versioned(self.units, unit.unit_id, event, directory.unit_fields(unit))
 
     async def apply_staff(self, event: Event) -> None:
         staff: StaffRegistered = event.data
-        await self._versioned(self.staff, staff.staff_id, event.time, {
-            "unit_id": staff.unit_id, "full_name": staff.full_name, "email": str(staff.email),
-            "roles": [role.value for role in staff.roles],
-            "webhook_url": str(staff.webhook_url) if staff.webhook_url else None, "removed": False})
+        await self._versioned(self.staff, staff.staff_id, event, directory.staff_fields(staff))
 
     async def remove_staff(self, event: Event) -> None:
         removed: StaffRemoved = event.data
-        await self._versioned(self.staff, removed.staff_id, event.time, {"removed": True})
+        await self._versioned(self.staff, removed.staff_id, event, {"removed": True})
 
     # ---- remembered nominations ------------------------------------------------------------
 
@@ -188,18 +188,22 @@ class NotificationStore:
 
     # ---- the delivery worker ---------------------------------------------------------------
 
-    async def due(self, now: dt.datetime, limit: int) -> list[tuple[str, str]]:
-        """The most overdue deliveries (and those whose claimant's lease ran out), as candidates.
+    async def due(self, now: dt.datetime, limit: int,
+                  channels: list[str] | None = None) -> list[tuple[str, str, str]]:
+        """The most overdue deliveries (and those whose claimant's lease ran out), as candidates
+        (id, status, channel), of `channels` only if given.
 
         One query for many claims: on SecantusDB a query over the deliveries costs about as
         much as reading them all, while a claim by id is cheap.
         """
-        cursor = self.deliveries.find(
-            {"$or": [_due(PENDING, now), _due(SENDING, now)]}, {"_id": 1, "status": 1},
-        ).sort("next_attempt_at", ASCENDING).limit(limit)
-        return [(doc["_id"], doc["status"]) for doc in await cursor.to_list()]
+        query: dict[str, Any] = {"$or": [_due(PENDING, now), _due(SENDING, now)]}
+        if channels is not None:
+            query["channel"] = {"$in": channels}
+        cursor = self.deliveries.find(query, {"_id": 1, "status": 1, "channel": 1}).sort(
+            "next_attempt_at", ASCENDING).limit(limit)
+        return [(doc["_id"], doc["status"], doc.get("channel", "email")) for doc in await cursor.to_list()]
 
-    async def claim(self, candidate: tuple[str, str], now: dt.datetime, lease_seconds: float,
+    async def claim(self, candidate: tuple[str, ...], now: dt.datetime, lease_seconds: float,
                     worker: str) -> dict | None:
         """Take a candidate if it is still due: another instance may have taken it since.
 
@@ -207,7 +211,7 @@ class NotificationStore:
         any filter with an `$or`, as a scan of the collection (~45 ms at 4,000 deliveries
         against ~3 ms for these two).
         """
-        delivery_id, status = candidate
+        delivery_id, status = candidate[0], candidate[1]
         result = await self.deliveries.update_one(
             {"_id": delivery_id, **_due(status, now)},
             {"$set": {"status": SENDING, "lease_until": now + dt.timedelta(seconds=lease_seconds),

@@ -1,12 +1,14 @@
 """`exemplars.directory`: units and staff, as the units' HR systems publish them."""
 
-import datetime as dt
+from pydantic import Field
 
-from pydantic import EmailStr, Field, HttpUrl
-
-from shared.events.base import Identifier, Payload, Text
+from shared.events.base import Day, Email, Identifier, Payload, Text, Url
 from shared.vocabulary import Field as SectorField
 from shared.vocabulary import Role, UnitKind
+
+# Each code at most once: a list can never be longer than the vocabulary it draws from.
+MAX_FIELDS = len(SectorField)
+MAX_ROLES = len(Role)
 
 
 class UnitRegistered(Payload):
@@ -18,11 +20,11 @@ class UnitRegistered(Payload):
     name: Text
     kind: UnitKind = UnitKind.OTHER
     parent_id: Identifier | None = None
-    fields: list[SectorField] = Field(default_factory=list)
-    valid_from: dt.date
-    valid_to: dt.date | None = None
-    email: EmailStr | None = None
-    webhook_url: HttpUrl | None = None
+    fields: list[SectorField] = Field(default_factory=list, max_length=MAX_FIELDS)
+    valid_from: Day
+    valid_to: Day | None = None
+    email: Email | None = None
+    webhook_url: Url | None = None
 
 
 class StaffRegistered(Payload):
@@ -34,11 +36,11 @@ class StaffRegistered(Payload):
     unit_id: Identifier
     full_name: Text
     position: Text | None = None
-    email: EmailStr
-    roles: list[Role] = Field(default_factory=list)
+    email: Email
+    roles: list[Role] = Field(default_factory=list, max_length=MAX_ROLES)
     # Fields of expertise, used to prefer evaluators of a nomination's field.
-    fields: list[SectorField] = Field(default_factory=list)
-    webhook_url: HttpUrl | None = None
+    fields: list[SectorField] = Field(default_factory=list, max_length=MAX_FIELDS)
+    webhook_url: Url | None = None
 
 
 class StaffRemoved(Payload):
@@ -46,4 +48,4 @@ class StaffRemoved(Payload):
 
     staff_id: Identifier
     unit_id: Identifier
-    removed_on: dt.date | None = None
+    removed_on: Day | None = None

@@ -1,10 +1,31 @@
 """Evaluations: intake from evaluators, councils and units; what the evaluations service answers."""
 
-import datetime as dt
-
 from pydantic import Field
 
-from shared.events.base import Identifier, LongText, NominationId, Payload, Reason, Text, Year
+from shared.events.base import (
+    MAX_COUNT,
+    MAX_CRITERIA,
+    MAX_GATES,
+    MAX_NEW_ADOPTERS,
+    MAX_PANEL,
+    MAX_PARTICIPANTS,
+    MAX_REASONS,
+    MAX_STUDY_VISITS,
+    Count,
+    Day,
+    Days,
+    EventId,
+    EventTypeName,
+    Identifier,
+    LongText,
+    NominationId,
+    Payload,
+    Points,
+    Reason,
+    Score,
+    Text,
+    Year,
+)
 from shared.vocabulary import Field as SectorField
 from shared.vocabulary import NomineeKind, Outcome, RecognitionLevel, Trend
 
@@ -18,9 +39,9 @@ class ScoreSubmitted(Payload):
 
     nomination_id: NominationId
     evaluator_id: Identifier
-    scores: dict[Identifier, float]
+    scores: dict[Identifier, Score] = Field(max_length=MAX_CRITERIA)
     # The evaluator's finding on each gate of the set (e.g. complete file): True = passed.
-    gates: dict[Identifier, bool] = Field(default_factory=dict)
+    gates: dict[Identifier, bool] = Field(default_factory=dict, max_length=MAX_GATES)
     comment: LongText | None = None
 
 
@@ -39,7 +60,7 @@ class CouncilDecisionRecorded(Payload):
     recognized: bool
     level: RecognitionLevel | None = None  # required when recognized
     decision_ref: Text  # e.g. "123/QĐ-BTNMT"
-    decided_on: dt.date
+    decided_on: Day
     note: LongText | None = None
 
 
@@ -51,8 +72,8 @@ class ReviewReported(Payload):
     exemplar_id: Identifier
     period: Identifier  # e.g. "2025-H1"
     influence: int = Field(ge=1, le=5)
-    new_adopting_units: list[Identifier] = Field(default_factory=list)
-    study_visits: int = Field(default=0, ge=0)
+    new_adopting_units: list[Identifier] = Field(default_factory=list, max_length=MAX_NEW_ADOPTERS)
+    study_visits: int = Field(default=0, ge=0, le=MAX_STUDY_VISITS)
     trend: Trend
     difficulties: LongText | None = None
     needs_support: bool = False
@@ -67,7 +88,7 @@ class ReplicationReported(Payload):
 
     exemplar_id: Identifier
     adopting_unit_id: Identifier
-    applied_on: dt.date
+    applied_on: Day
     description: LongText | None = None
     reported_by: Identifier
 
@@ -77,8 +98,8 @@ class VisitReported(Payload):
 
     exemplar_id: Identifier
     visiting_unit_id: Identifier
-    visited_on: dt.date
-    participants: int = Field(default=1, ge=1)
+    visited_on: Day
+    participants: int = Field(default=1, ge=1, le=MAX_PARTICIPANTS)
     note: LongText | None = None
 
 
@@ -87,7 +108,7 @@ class VisitReported(Payload):
 
 class CriteriaSetRef(Payload):
     set_id: Identifier
-    version: int
+    version: int = Field(ge=1, le=MAX_COUNT)
 
 
 class PanelAssigned(Payload):
@@ -100,8 +121,8 @@ class PanelAssigned(Payload):
     nominee_kind: NomineeKind
     title: Text
     criteria: CriteriaSetRef
-    evaluators: list[Identifier]
-    deadline: dt.date
+    evaluators: list[Identifier] = Field(max_length=MAX_PANEL)
+    deadline: Day
 
 
 class PanelIncomplete(Payload):
@@ -112,8 +133,8 @@ class PanelIncomplete(Payload):
     nomination_id: NominationId
     unit_id: Identifier
     title: Text
-    required: int
-    assigned: list[Identifier]
+    required: int = Field(ge=1, le=MAX_PANEL)
+    assigned: list[Identifier] = Field(max_length=MAX_PANEL)
 
 
 class EvaluatorReplaced(Payload):
@@ -124,7 +145,7 @@ class EvaluatorReplaced(Payload):
     recused_id: Identifier
     replacement_id: Identifier | None = None  # None: nobody eligible is left (absent on the wire)
     reason: Text
-    deadline: dt.date
+    deadline: Day
 
 
 class EvaluationReminder(Payload):
@@ -133,8 +154,8 @@ class EvaluationReminder(Payload):
     nomination_id: NominationId
     evaluator_id: Identifier
     title: Text
-    deadline: dt.date
-    days_left: int
+    deadline: Day
+    days_left: Days
 
 
 class EvaluationOverdue(Payload):
@@ -143,17 +164,17 @@ class EvaluationOverdue(Payload):
     nomination_id: NominationId
     evaluator_id: Identifier
     title: Text
-    deadline: dt.date
-    days_overdue: int
+    deadline: Day
+    days_overdue: Days
 
 
 class CriterionResult(Payload):
     criterion_id: Identifier
     name: Text
-    weight: float
-    maximum: float
-    average: float  # mean of the panel's scores
-    weighted: float  # contribution to the total, out of `weight`
+    weight: Points
+    maximum: Score
+    average: Score  # mean of the panel's scores
+    weighted: Points  # contribution to the total, out of `weight`
 
 
 class EvaluationCompleted(Payload):
@@ -167,13 +188,13 @@ class EvaluationCompleted(Payload):
     field: SectorField
     title: Text
     criteria: CriteriaSetRef
-    total: float
-    breakdown: list[CriterionResult]
-    gates: dict[Identifier, bool]
+    total: Points
+    breakdown: list[CriterionResult] = Field(max_length=MAX_CRITERIA)
+    gates: dict[Identifier, bool] = Field(max_length=MAX_GATES)
     outcome: Outcome
-    evaluator_totals: dict[Identifier, float]
+    evaluator_totals: dict[Identifier, Points] = Field(max_length=MAX_PANEL)
     divergent: bool
-    spread: float
+    spread: Points
 
 
 class EvaluationCancelled(Payload):
@@ -195,7 +216,7 @@ class ExemplarRecognized(Payload):
     title: Text
     level: RecognitionLevel
     decision_ref: Text
-    total: float
+    total: Points
 
 
 class ExemplarNotRecognized(Payload):
@@ -217,10 +238,10 @@ class ReviewRecorded(Payload):
     unit_id: Identifier
     title: Text
     period: Identifier
-    influence: int
+    influence: int = Field(ge=1, le=5)
     trend: Trend
-    adopting_units: int  # distinct units applying it, all time
-    study_visits: int  # all time
+    adopting_units: Count  # distinct units applying it, all time
+    study_visits: Count  # all time
     needs_support: bool
 
 
@@ -243,7 +264,7 @@ class ExemplarReplicated(Payload):
     unit_id: Identifier  # the exemplar's own unit
     title: Text
     adopting_unit_id: Identifier
-    distinct_units: int  # running count of distinct units applying it
+    distinct_units: Count  # running count of distinct units applying it
     # False when the unit had applied it before: the report is kept, the count does not move.
     new_unit: bool = True
 
@@ -253,8 +274,8 @@ class InputRejected(Payload):
 
     event_type = "evaluation.input_rejected"
 
-    input_type: str
-    input_id: str
+    input_type: EventTypeName
+    input_id: EventId  # the refused input's CloudEvents id
     subject: Identifier  # the nomination or exemplar concerned
     sender_id: Identifier | None = None
-    reasons: list[Reason]
+    reasons: list[Reason] = Field(max_length=MAX_REASONS)

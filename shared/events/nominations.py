@@ -1,10 +1,23 @@
 """Nominations: the intake a unit system sends, and what the nominations service answers."""
 
-import datetime as dt
+from pydantic import Field, model_validator
 
-from pydantic import Field, HttpUrl, model_validator
-
-from shared.events.base import Identifier, LongText, NominationId, Payload, Reason, Text, Year
+from shared.events.base import (
+    MAX_ACHIEVEMENTS,
+    MAX_EVIDENCE,
+    MAX_MEMBERS,
+    MAX_REASONS,
+    Count,
+    Day,
+    Identifier,
+    LongText,
+    NominationId,
+    Payload,
+    Reason,
+    Text,
+    Url,
+    Year,
+)
 from shared.vocabulary import EvidenceKind, NomineeKind
 
 
@@ -15,7 +28,7 @@ class Nominee(Payload):
     staff_id: Identifier | None = None
     position: Text | None = None
     # For a collective: how many people it has.
-    members: int | None = Field(default=None, ge=1)
+    members: int | None = Field(default=None, ge=1, le=MAX_MEMBERS)
 
     @model_validator(mode="after")
     def _individual_has_staff_id(self) -> "Nominee":
@@ -27,7 +40,7 @@ class Nominee(Payload):
 class Evidence(Payload):
     kind: EvidenceKind
     title: Text
-    url: HttpUrl
+    url: Url
 
 
 class NominationSubmitted(Payload):
@@ -44,9 +57,9 @@ class NominationSubmitted(Payload):
     movement: Text  # the emulation movement or campaign (phong trào thi đua)
     title: Text  # the model's title
     summary: LongText
-    achievements: list[Text] = Field(default_factory=list)
-    evidence: list[Evidence] = Field(default_factory=list)
-    started_on: dt.date | None = None  # when the model began operating
+    achievements: list[Text] = Field(default_factory=list, max_length=MAX_ACHIEVEMENTS)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=MAX_EVIDENCE)
+    started_on: Day | None = None  # when the model began operating
     disciplinary_record: bool = False  # any discipline at warning level or above
     submitter_id: Identifier
 
@@ -73,8 +86,8 @@ class NominationAccepted(NominationSubmitted):
 
     event_type = "nomination.accepted"
 
-    accepted_in_year: int  # accepted nominations of the unit this year, this one included
-    yearly_maximum: int
+    accepted_in_year: Count  # accepted nominations of the unit this year, this one included
+    yearly_maximum: Count  # from the programme's configuration
 
 
 class NominationRejected(Payload):
@@ -82,10 +95,10 @@ class NominationRejected(Payload):
 
     nomination_id: NominationId
     unit_id: Identifier
-    year: int
+    year: Year
     submitter_id: Identifier | None = None
     title: Text | None = None
-    reasons: list[Reason]
+    reasons: list[Reason] = Field(max_length=MAX_REASONS)
 
 
 class WithdrawalRejected(Payload):
@@ -94,7 +107,7 @@ class WithdrawalRejected(Payload):
     nomination_id: NominationId
     unit_id: Identifier
     requested_by: Identifier
-    reasons: list[Reason]
+    reasons: list[Reason] = Field(max_length=MAX_REASONS)
 
 
 class QuotaShortfall(Payload):
@@ -104,6 +117,6 @@ class QuotaShortfall(Payload):
 
     unit_id: Identifier
     year: Year
-    accepted: int
-    yearly_minimum: int
-    checked_on: dt.date
+    accepted: Count
+    yearly_minimum: Count
+    checked_on: Day

@@ -207,6 +207,7 @@ async def test_from_nomination_to_recognition_and_follow_up(service, stack, prod
     assert history["visits"][0]["event_id"] == visit.id and history["visits"][0]["participants"] == 12
     assert history["adopting_units"] == 3 and len(history["replications"]) == 4 and not history["fostering"]
     assert [r["period"] for r in history["reviews"]] == ["2025-H2"] and history["study_visits"] == 1
+    assert history["totals"] == {"reviews": 1, "replications": 4, "visits": 1}
     assert exemplar_id in {e["exemplar_id"] for e in listed}
     assert evaluation["status"] == "decided" and evaluation["result"]["total"] == 80.0
     assert all(p["scored"] for p in evaluation["panel"])

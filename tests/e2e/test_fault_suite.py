@@ -29,7 +29,7 @@ from services.evaluations.criteria import load_criteria
 from services.evaluations.demo_feed import decision_for, follow_up_for, scores_for
 from services.evaluations.settings import EvaluationsSettings
 from services.notifications.sink import MailSink
-from shared import topics
+from shared import envelope, topics
 from shared.envelope import Event, new_event
 from shared.groups import SUBSCRIPTIONS
 from shared.lag import LagProbe
@@ -55,7 +55,35 @@ ENV = {
                       "DELIVERY_POLL_SECONDS": "0.1", "DELIVERY_LEASE_SECONDS": "5",
                       "DELIVERY_CONCURRENCY": str(CONCURRENCY), "PUBLICITY_PER_MINUTE": "6000"},
 }
-POISON = [b"\xff\xfe not json", b'{"nomination_id": "half', b"", b"[]"]
+STRUCTURED = [("content-type", b"application/cloudevents+json")]
+
+
+def _structured(n: int, data: bytes) -> bytes:
+    return (b'{"specversion": "1.0", "id": "poison-%d", "source": "urn:unit:DDBD", '
+            b'"type": "vn.gov.monre.exemplars.nomination.submitted.v1", "data": ' % n + data + b"}")
+
+
+def _binary(n: int, **override: bytes) -> list[tuple[str, bytes]]:
+    headers = {"ce_specversion": b"1.0", "ce_id": b"poison-%d" % n, "ce_source": b"urn:unit:DDBD",
+               "ce_type": b"vn.gov.monre.exemplars.nomination.submitted.v1", "content-type": b"application/json",
+               **override}
+    return list(headers.items())
+
+
+_VALID = envelope.encode(new_event(demo_data.submission("NOM-POISON", demo_data.staff()[0], 2024,
+                                                        demo_data.MODELS[0]), key="NOM-POISON", source="urn:unit:x"))[1]
+# Every kind of bad record (value, headers) for message n; each must be dead-lettered once.
+POISON = [
+    lambda n: (b"\xff\xfe not json %d" % n, []),
+    lambda n: (b'{"nomination_id": "half %d' % n, []),
+    lambda n: (b"%d" % n, []),
+    lambda n: (_structured(n, b"[" * 50_000 + b"]" * 50_000), STRUCTURED),  # RecursionError in json.loads
+    lambda n: (_structured(n, b'{"year": ' + b"9" * 5_000 + b"}"), STRUCTURED),  # ValueError: too many digits
+    lambda n: (_structured(n, b'{"title": "\xff %d"}' % n), STRUCTURED),  # invalid UTF-8
+    lambda n: (_VALID, _binary(n, **{"x-trace": b"\xfe\xff%d" % n})),  # a foreign header
+    lambda n: (b"x" * 300_000 + b"%d" % n, _binary(n)),  # above the intake's size limit
+    lambda n: (_VALID, _binary(n, ce_time=b"2999-01-01T00:00:00Z")),  # dated in the future
+]
 
 
 class World:
@@ -128,8 +156,8 @@ async def feed_nominations(world: World, rng: random.Random) -> None:
     for n, event in enumerate(nominations(rng)):
         if n % POISON_EVERY == POISON_EVERY - 1:  # both intakes, turn about
             topic = (topics.NOMINATIONS_INTAKE, topics.EVALUATIONS_INTAKE)[len(world.poison) % 2]
-            body = POISON[len(world.poison) % len(POISON)] + str(n).encode()
-            await world.producer.send_and_wait(topic, body, key=b"poison")
+            body, headers = POISON[len(world.poison) % len(POISON)](n)
+            await world.producer.send_and_wait(topic, body, key=b"poison", headers=headers)
             world.poison.append((topic, body))
         await world.publish(topics.NOMINATIONS_INTAKE, [event])
         await asyncio.sleep(STREAM_SECONDS / NOMINATIONS)

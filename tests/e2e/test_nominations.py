@@ -1,12 +1,10 @@
 """The nominations service over the wire: real Tansu, real SecantusDB, the service as a process."""
 
-import asyncio
 import base64
 import json
 import uuid
 
 import httpx
-import pytest
 
 from deploy import demo_data
 from deploy.demo import send
@@ -14,7 +12,7 @@ from deploy.demo_data import MODELS, StaffMember, submission
 from shared import envelope, topics
 from shared.envelope import new_event
 from shared.events import ExemplarRecognized, NominationWithdrawn
-from shared.vocabulary import Field, RecognitionLevel, Role
+from shared.vocabulary import Field, RecognitionLevel
 from tests.conftest import wait_until
 
 DB = "exemplars_nominations"

@@ -18,7 +18,7 @@ from deploy import demo_data
 from deploy.demo import send
 from deploy.demo_data import MODELS, submission
 from deploy.processes import free_port
-from services.notifications import messages
+from services.notifications import messages, webhooks
 from services.notifications.sink import MailSink
 from shared import topics
 from shared.envelope import Event, new_event
@@ -45,6 +45,8 @@ SERVICE_ENV = {
     "DELIVERY_BACKOFF_SECONDS": "0.5", "DELIVERY_BACKOFF_MAX_SECONDS": "1.5", "DELIVERY_MAX_ATTEMPTS": "12",
     "DELIVERY_POLL_SECONDS": "0.1", "DELIVERY_LEASE_SECONDS": "5", "PUBLICITY_PER_MINUTE": "600",
     "WEBHOOK_SECRET": SECRET,
+    # The test's receiver is plain HTTP on loopback: allowed here only, as in a local run.
+    "WEBHOOK_ALLOW_HTTP": "true", "WEBHOOK_ALLOWED_ADDRESSES": "127.0.0.1", "WEBHOOK_TIMEOUT_SECONDS": "2",
 }
 
 
@@ -271,7 +273,7 @@ async def test_smtp_down_retries_then_delivers_without_blocking(notifications, p
             docs = await deliveries(mongo, first)
             return docs and docs[0]["attempts"] >= 2 and docs[0]["status"] == "pending" and docs[0]
         doc = await wait_until(retried, what="a failed attempt rescheduled")
-        assert "smtp unavailable" in doc["last_error"]
+        assert doc["last_error"] == "refused"  # a class: the sink is down
         # Meanwhile new events are still consumed and recorded.
         second = evaluation_event(EvaluationReminder(nomination_id=uid("NOM-S"), evaluator_id=other, title="Khác",
                                                      deadline=dt.date(2025, 12, 1), days_left=7))
@@ -299,7 +301,7 @@ async def test_refused_mailbox_ends_in_notification_failed(notifications, produc
     log = await topic_log(topics.NOTIFICATIONS)
     failed = await log.wait_for(lambda: next((e for e in log.events() if e.data.notified_event_id == event.id), None))
     assert failed.type == "notification.failed" and failed.key == ghost.staff_id
-    assert "550" in failed.data.error and failed.data.attempts == 1  # permanent: not retried
+    assert failed.data.error == "smtp_550" and failed.data.attempts == 1  # permanent: not retried
     (doc,) = await deliveries(mongo, event)
     assert doc["status"] == "failed" and not mailbox.about(event)
 
@@ -355,9 +357,34 @@ async def test_unit_webhook_is_signed(notifications, producer, mailbox, mongo, w
 
     headers, body = await wait_until(posted, what="the webhook call")
     headers = {k.lower(): v for k, v in headers.items()}
-    assert messages.verify_signature(SECRET, body, headers["x-exemplars-timestamp"], headers["x-exemplars-signature"],
+    own = webhooks.receiver_secret(SECRET, f"unit:{unit_id}")  # the unit's own secret, not the master
+    assert messages.verify_signature(own, body, headers["x-exemplars-timestamp"], headers["x-exemplars-signature"],
                                      now=dt.datetime.now(dt.UTC))
     doc = json.loads(body)
     assert doc["recipient"] == {"id": f"unit:{unit_id}", "kind": "unit"}
     assert doc["notification"]["subject"].startswith("Nhân rộng điển hình tiên tiến: “Mô hình kiểm thử”")
     assert "Cục Quản lý đất đai" in doc["notification"]["text"]
+
+
+async def test_a_webhook_into_our_own_network_is_never_called(notifications, producer, mailbox, mongo):
+    unit_id = uid("WHX")
+    unit = UnitRegistered(unit_id=unit_id, name="Trung tâm Dò cổng", valid_from=dt.date(2024, 1, 1),
+                          email=f"{unit_id.lower()}@monre.gov.vn",
+                          webhook_url="http://169.254.169.254/latest/meta-data/")
+    await publish(producer, topics.DIRECTORY, new_event(unit, key=unit_id, source="urn:unit:hr"))
+    await wait_until(lambda: mongo[DB]["units"].find_one({"_id": unit_id}))
+    event = evaluation_event(ExemplarReplicated(exemplar_id=uid("EX"), unit_id=unit_id, title="Mô hình dò cổng",
+                                                adopting_unit_id="QLDD", distinct_units=2))
+    await publish(producer, topics.EVALUATIONS, event)
+    await mailbox.wait_for(event, 1)  # the mail goes out; the webhook fails at once, as a class
+
+    async def failed():
+        docs = [d for d in await deliveries(mongo, event) if d["channel"] == "webhook" and d["status"] == "failed"]
+        return docs[0] if docs else None
+
+    doc = await wait_until(failed, what="the blocked webhook delivery to fail")
+    assert doc["last_error"] == "blocked_address" and doc["attempts"] == 1
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{notifications.http_port}") as http:
+        (shown,) = [d for d in (await http.get("/deliveries", params={"event_id": event.id})).json()
+                    if d["channel"] == "webhook"]
+    assert shown["last_error"] == "blocked_address"

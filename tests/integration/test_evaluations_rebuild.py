@@ -24,7 +24,7 @@ from services.evaluations.reminders import due_reminders
 from services.evaluations.settings import EvaluationsSettings
 from services.evaluations.store import EvaluationStore
 from shared import envelope, topics
-from shared.envelope import Event, new_event
+from shared.envelope import Event, Received, new_event
 from shared.events import (
     ConflictDeclared,
     CouncilDecisionRecorded,
@@ -73,11 +73,13 @@ class Live:
     async def send(self, topic: str, data, key: str, source: str, day: str) -> list[Event]:
         # Strictly increasing times: the rebuild's order is the order applied here.
         time = dt.datetime.fromisoformat(day).replace(hour=9, tzinfo=dt.UTC) + dt.timedelta(seconds=next(self._seconds))
-        event = roundtrip(new_event(data, key=key, source=source, time=time))
-        output = await self._handle(topic, event)
         # Each key its own partition, as Kafka keeps one key's records in one partition.
         partition = self._partitions.setdefault((topic, key), len(self._partitions))
         offset = self._offsets[topic, partition] = self._offsets.get((topic, partition), -1) + 1
+        # As the consumer decodes it: where and when the broker received it.
+        event = dataclasses.replace(roundtrip(new_event(data, key=key, source=source, time=time)),
+                                    received=Received(topic, partition, offset, time))
+        output = await self._handle(topic, event)
         self.inputs.append(Logged(topic, partition, offset, time, event))
         self.log += [roundtrip(e) for e in output]
         return output
@@ -225,6 +227,12 @@ async def test_the_rebuilt_projection_is_the_live_one(databases):
                            "EX-N1", "2024-07-02"), "exemplar.replicated")
     assert await live.intake(VisitReported(exemplar_id="EX-N1", visiting_unit_id="U-D", visited_on=dt.date(2024, 7, 3),
                                            participants=9), "EX-N1", "2024-07-04") == []
+    # A second report for the period corrects the first: the review is replaced, the period counts once.
+    correction = review.model_copy(update={"study_visits": 3, "trend": Trend.GROWING, "difficulties": None})
+    assert only(await live.intake(correction, "EX-N1", "2024-07-05"), "exemplar.review_recorded").study_visits == 3
+    exemplar = await live.store.exemplar("EX-N1")
+    assert (exemplar["reviews_count"], exemplar["review_visits"], exemplar["visits_count"]) == (1, 3, 1)
+    assert (await live.store.review("EX-N1", "2024-H2"))["trend"] == "growing"
 
     # Reminders and overdue notices from the schedule; a departure; a withdrawal.
     assert await live.reminders("2024-03-26")  # N0 overdue, T-7 before N2's and N3's deadlines

@@ -51,15 +51,18 @@ TITLE = "Mô hình số hóa hồ sơ địa chính dùng chung"
 REFUSED = "hop-thu-da-dong@monre.gov.vn"
 
 
-def roundtrip(event: Event) -> Event:
-    """The event as a consumer of the log decodes it."""
+def roundtrip(event: Event, received: envelope.Received | None = None) -> Event:
+    """The event as a consumer of the log decodes it (with where and when the log received it)."""
     key, value, headers = envelope.encode(event)
-    return envelope.decode(key, value, [(name, text.encode()) for name, text in headers.items()])
+    return envelope.decode(key, value, [(name, text.encode()) for name, text in headers.items()], received=received)
 
 
 def settings_for(database: str) -> NotificationsSettings:
+    # Go-live a day ago: a record the log received before it is projected, never notified,
+    # in the live service and in the rebuild alike (the age limit is judged by the live
+    # clock, which a rebuild cannot know).
     return NotificationsSettings(mongo_database=database, webhook_secret="bi-mat-kiem-thu", publicity_per_minute=600,
-                                 notify_after=None, max_event_age_days=7)
+                                 notify_after=dt.datetime.now(dt.UTC) - dt.timedelta(days=1), max_event_age_days=7)
 
 
 class Mail:
@@ -70,7 +73,7 @@ class Mail:
 
     async def send(self, message, address: str) -> None:
         if address == REFUSED:
-            raise PermanentFailure("smtp 550: mailbox unavailable")
+            raise PermanentFailure("smtp_550")
         self.sent.append(address)
 
 
@@ -104,13 +107,15 @@ class Live:
         self.outcomes.extend(events)
 
     def log(self, topic: str, partition: int, data, key: str, source: str, time: dt.datetime | None = None,
-            event: Event | None = None) -> Event:
-        """A record arriving now (its event produced a moment earlier, unless `time` says)."""
-        at = dt.datetime.now(dt.UTC)
+            event: Event | None = None, at: dt.datetime | None = None) -> Event:
+        """A record arriving now, unless `at` says (its event produced a moment earlier, unless
+        `time` says: the sender's word, which decides nothing)."""
+        at = at or dt.datetime.now(dt.UTC)
         event = event or new_event(data, key=key, source=source, time=time or at - dt.timedelta(milliseconds=40))
         offset = self._offsets[(topic, partition)]
         self._offsets[(topic, partition)] += 1
-        record = Logged(topic, partition, offset, at, roundtrip(event))
+        record = Logged(topic, partition, offset, at,
+                        roundtrip(event, envelope.Received(topic, partition, offset, at)))
         self.inputs.append(record)
         self._phase.append(record)
         return event
@@ -182,8 +187,10 @@ async def scenario(live: Live, tag: str) -> dict[str, Event]:
     live.log(d, 0, unit(a, "Cục Đo đạc Alpha", webhook_url="http://127.0.0.1:9/hooks/thi-dua"), a, HR)
     live.log(d, 1, unit(b, "Cục Viễn thám Beta"), b, HR)
     live.log(d, 2, unit(c, "Trung tâm đã giải thể", valid_to=dt.date(2021, 12, 31)), c, HR)
-    first_version = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    live.log(d, 0, staff(f"{a}-EV", a, "Phạm Văn Chấm", Role.EVALUATOR), a, HR, time=first_version)
+    # The first version is dated by its sender in the year 9999: later true updates still win.
+    first_arrival = dt.datetime.now(dt.UTC)
+    live.log(d, 0, staff(f"{a}-EV", a, "Phạm Văn Chấm", Role.EVALUATOR), a, HR,
+             time=dt.datetime(9999, 1, 1, tzinfo=dt.UTC))
     for staff_id, unit_id, name, role in (
             (f"{a}-LEAD", a, "Nguyễn Văn Trưởng", Role.UNIT_LEADER), (f"{a}-OFF", a, "Trần Thị Thi", Role.EMULATION_OFFICER),
             (f"{b}-OFF", b, "Lê Thị Đua", Role.EMULATION_OFFICER), (f"{b}-EV1", b, "Hoàng Văn Một", Role.EVALUATOR),
@@ -193,9 +200,10 @@ async def scenario(live: Live, tag: str) -> dict[str, Event]:
     live.log(d, 1, staff(f"{b}-EV1", b, "Hoàng Văn Một", Role.EVALUATOR, email=REFUSED), b, HR)
     live.log(d, 1, staff(f"{b}-MIN", b, "Bùi Thị Phòng", Role.MINISTRY_OFFICE), b, HR)
     live.log(d, 0, staff(f"{a}-EV", a, "Phạm Văn Chấm", Role.EVALUATOR, email="cham.moi@monre.gov.vn"), a, HR)
-    # An HR system resending an older version: history, under the version guard.
-    live.log(d, 0, staff(f"{a}-EV", a, "Phạm Văn Cũ", Role.EVALUATOR, email="cham.cu@monre.gov.vn"), a, HR,
-             time=first_version - dt.timedelta(days=1))
+    # An older version from another partition, received before the current one but read
+    # after it (the partitions' consumers run apart): history, under the position guard.
+    live.log(d, 2, staff(f"{a}-EV", a, "Phạm Văn Cũ", Role.EVALUATOR, email="cham.cu@monre.gov.vn"), a, HR,
+             at=first_arrival - dt.timedelta(seconds=1))
     live.log(d, 1, StaffRemoved(staff_id=f"{b}-EV2", unit_id=b), b, HR)
     live.log(d, 1, StaffRemoved(staff_id=f"{b}-GHOST", unit_id=b), b, HR)  # never registered
 
@@ -219,9 +227,13 @@ async def scenario(live: Live, tag: str) -> dict[str, Event]:
     events["incomplete"] = live.log(e, 1, PanelIncomplete(
         nomination_id=f"NOM-I-{tag}", unit_id=b, title="Hồ sơ thiếu hội đồng", required=3, assigned=[f"{a}-EV"]),
         f"NOM-I-{tag}", EVALUATIONS)
-    # Too old to notify, still remembered.
+    # Received before go-live: not notified, still remembered.
     live.log(e, 1, panel.model_copy(update={"nomination_id": old_nom}), old_nom, EVALUATIONS,
-             time=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+             at=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    # Dated long ago by its sender but received now: notified (the sender's clock decides nothing).
+    events["dated"] = live.log(e, 1, EvaluationReminder(
+        nomination_id=f"NOM-D-{tag}", evaluator_id=f"{b}-EV3", title="Hồ sơ đề ngày cũ", deadline=dt.date(2025, 12, 1),
+        days_left=3), f"NOM-D-{tag}", EVALUATIONS, time=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
     exemplar = f"EX-{tag}"
     events["replicated"] = live.log(e, 2, ExemplarReplicated(
         exemplar_id=exemplar, unit_id=b, title="Bản đồ viễn thám theo mùa", adopting_unit_id=a, distinct_units=2),
@@ -290,7 +302,10 @@ async def test_rebuild_matches_the_live_projection(databases, monkeypatch):
     assert len(office) == 1 and office[0].endswith("-MIN")
     assert {d["_id"] for d in live_docs["pacing"]} == {"publicity"}
     assert any(d["removed"] and "email" not in d for d in live_docs["staff"])  # the never-registered removal
-    assert len(live_docs["nominations"]) == 3 and len(live_docs["events"]) == 8
+    assert len(live_docs["nominations"]) == 3 and len(live_docs["events"]) == 9
+    assert any(d["event_id"] == events["dated"].id for d in by_status["sent"])
+    cham = next(d for d in live_docs["staff"] if d["_id"].endswith("-EV") and d["unit_id"].startswith("A"))
+    assert cham["email"] == "cham.moi@monre.gov.vn"  # neither the year 9999 nor the late old version
 
 
 async def test_outcomes_of_deliveries_the_replay_does_not_plan_are_divergent(databases):

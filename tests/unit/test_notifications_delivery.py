@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from deploy.processes import free_port
-from services.notifications import domain, messages
+from services.notifications import domain, messages, webhooks
 from services.notifications.delivery import (
     DeliveryWorker,
     PermanentFailure,
@@ -21,6 +21,7 @@ from services.notifications.routing import default_routes
 from services.notifications.samples import sample_directory, sample_payloads
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sink import MailSink
+from services.notifications.webhooks import WebhookPolicy
 from shared.envelope import new_event
 from shared.events import NotificationFailed, NotificationSent
 
@@ -74,7 +75,7 @@ def setup(event_type="evaluation.reminder", recipient_id="S-EV-2", channel="emai
     config = NotificationsSettings(delivery_max_attempts=3, delivery_backoff_seconds=10, webhook_secret=SECRET,
                                    **settings)
     worker = DeliveryWorker(store, config, default_routes(), publish, smtp or FakeSmtp(),
-                            webhook or WebhookSender(httpx.AsyncClient()), now=lambda: NOW)
+                            webhook or WebhookSender(WebhookPolicy()), now=lambda: NOW)
     recipient = next(r for r in domain.resolve_recipients(default_routes()[event_type], event.data, store.view,
                                                           dt.date(2025, 6, 2)) if r.id == recipient_id)
     delivery = {"_id": domain.delivery_id(event.dedup_key, recipient_id, channel), "event_key": event.dedup_key,
@@ -100,29 +101,35 @@ async def test_success_sends_records_and_publishes_sent():
 
 
 async def test_transient_failure_is_retried_with_backoff():
-    worker, store, published, delivery = setup(smtp=FakeSmtp(TransientFailure("smtp unavailable")), attempts=2)
+    worker, store, published, delivery = setup(smtp=FakeSmtp(TransientFailure("refused")), attempts=2)
     await worker.attempt(delivery)
     ((at, error),) = store.retries
     delay = (at - NOW).total_seconds()
-    assert 18 <= delay <= 22 and "smtp unavailable" in error  # 10 s * 2, +/- 10 % jitter
+    assert 18 <= delay <= 22 and error == "refused"  # 10 s * 2, +/- 10 % jitter
     assert not store.finished and not published
 
 
 async def test_the_last_try_ends_in_notification_failed():
-    worker, store, published, delivery = setup(smtp=FakeSmtp(TransientFailure("smtp unavailable")), attempts=3)
+    worker, store, published, delivery = setup(smtp=FakeSmtp(TransientFailure("timeout")), attempts=3)
     await worker.attempt(delivery)
     assert not store.retries
     (done,) = store.finished
-    assert done["status"] == "failed" and "gave up after 3 attempts" in done["error"]
+    assert done["status"] == "failed" and done["error"] == "timeout"  # the last try's class; attempts say how many
     (outcome,) = published
-    assert outcome.type == "notification.failed" and outcome.data.attempts == 3
+    assert outcome.type == "notification.failed" and outcome.data.attempts == 3 and outcome.data.error == "timeout"
+
+
+async def test_an_unexpected_error_is_recorded_as_a_class_not_its_text():
+    worker, store, published, delivery = setup(smtp=FakeSmtp(RuntimeError("secret internal detail")), attempts=3)
+    await worker.attempt(delivery)
+    assert store.finished[0]["error"] == "internal_error" and published[0].data.error == "internal_error"
 
 
 async def test_permanent_failure_is_not_retried():
-    worker, store, published, delivery = setup(smtp=FakeSmtp(PermanentFailure("smtp 550: no such mailbox")))
+    worker, store, published, delivery = setup(smtp=FakeSmtp(PermanentFailure("smtp_550")))
     await worker.attempt(delivery)
     assert not store.retries and store.finished[0]["status"] == "failed"
-    assert published[0].data.error == "smtp 550: no such mailbox"
+    assert published[0].data.error == "smtp_550"
 
 
 async def test_staff_removed_after_planning_get_nothing():
@@ -133,7 +140,7 @@ async def test_staff_removed_after_planning_get_nothing():
     store.view = view
     await worker.attempt(delivery)
     assert not smtp.sent and store.finished[0]["status"] == "failed"
-    assert "removed" in store.finished[0]["error"]
+    assert store.finished[0]["error"] == "recipient_removed"
 
 
 async def test_recipient_not_yet_in_the_directory_is_retried():
@@ -141,7 +148,7 @@ async def test_recipient_not_yet_in_the_directory_is_retried():
     worker, store, published, delivery = setup(smtp=smtp)
     del store.view.staff["S-EV-2"]
     await worker.attempt(delivery)
-    assert not smtp.sent and store.retries and "unknown_recipient" in store.retries[0][1]
+    assert not smtp.sent and store.retries and store.retries[0][1] == "unknown_recipient"
 
 
 async def test_new_contact_details_are_used_when_sending():
@@ -164,36 +171,73 @@ def test_outcome_ids_are_deterministic():
 
 # ---- webhook channel -------------------------------------------------------------------------
 
+PUBLIC_IP = "93.184.216.34"
 
-def hook_client(status: int, seen: list):
+
+async def public_resolver(host, port):
+    return [PUBLIC_IP]
+
+
+def hook_sender(status: int, seen: list, body: bytes = b"", **policy) -> WebhookSender:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(status)
+        return httpx.Response(status, content=body)
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return WebhookSender(WebhookPolicy(**policy), transport=lambda: httpx.MockTransport(handler),
+                         resolve=public_resolver)
 
 
-async def test_webhook_posts_signed_json():
+async def test_webhook_posts_json_signed_with_the_receivers_own_secret():
     seen = []
     worker, store, published, delivery = setup("nomination.accepted", "unit:U-CDC", channel="webhook",
-                                               webhook=WebhookSender(hook_client(204, seen)))
+                                               webhook=hook_sender(204, seen))
     await worker.attempt(delivery)
     (request,) = seen
-    assert str(request.url) == "https://cdc.example.vn/hooks/thi-dua"
-    body = request.content
-    assert messages.verify_signature(SECRET, body, request.headers["X-Exemplars-Timestamp"],
-                                     request.headers["X-Exemplars-Signature"], now=NOW)
+    # Sent to the address that was checked, under the host's name (Host header, TLS SNI).
+    assert str(request.url) == f"https://{PUBLIC_IP}/hooks/thi-dua"
+    assert request.headers["Host"] == "cdc.example.vn" and request.extensions["sni_hostname"] == "cdc.example.vn"
+    body, stamp, signature = (request.content, request.headers["X-Exemplars-Timestamp"],
+                              request.headers["X-Exemplars-Signature"])
+    own = webhooks.receiver_secret(SECRET, "unit:U-CDC")
+    assert messages.verify_signature(own, body, stamp, signature, now=NOW)
+    assert not messages.verify_signature(SECRET, body, stamp, signature, now=NOW)  # not the master secret
+    assert not messages.verify_signature(webhooks.receiver_secret(SECRET, "unit:U-TNN"), body, stamp, signature, now=NOW)
     assert json.loads(body)["delivery_id"] == delivery["_id"]
     assert store.finished[0]["status"] == "sent" and published[0].data.channel == "webhook"
 
 
 @pytest.mark.parametrize(("status", "failure"), [(500, TransientFailure), (503, TransientFailure),
                                                  (429, TransientFailure), (404, PermanentFailure),
-                                                 (401, PermanentFailure)])
-async def test_webhook_answers_are_classified(status, failure):
-    sender = WebhookSender(hook_client(status, []))
-    with pytest.raises(failure):
+                                                 (401, PermanentFailure), (302, PermanentFailure)])
+async def test_webhook_answers_are_classified_by_status_only(status, failure):
+    sender = hook_sender(status, [], body=b"internal: mongo:27017 says hello")
+    with pytest.raises(failure) as caught:
         await sender.send("https://x.example.vn/hook", b"{}", {})
+    assert str(caught.value) == f"http_{status}"
+
+
+@pytest.mark.parametrize(("url", "code"), [
+    ("http://127.0.0.1:8080/x", "scheme_not_allowed"), ("https://127.0.0.1/x", "blocked_address"),
+    ("https://169.254.169.254/latest/meta-data", "blocked_address"), ("https://[::1]/x", "blocked_address"),
+    ("ftp://x.example.vn/x", "invalid_url")])
+async def test_a_webhook_refused_by_the_policy_fails_the_delivery_with_its_class(url, code):
+    seen = []
+    worker, store, published, delivery = setup("nomination.accepted", "unit:U-CDC", channel="webhook",
+                                               webhook=hook_sender(204, seen))
+    unit = store.view.units["U-CDC"]
+    store.view.units["U-CDC"] = dataclasses.replace(unit, webhook_url=url)
+    await worker.attempt(delivery)
+    assert not seen and not store.retries
+    assert store.finished[0]["status"] == "failed" and store.finished[0]["error"] == code
+    assert published[0].data.error == code
+
+
+async def test_webhooks_are_off_without_a_master_secret():
+    worker, store, published, delivery = setup("nomination.accepted", "unit:U-CDC", channel="webhook",
+                                               webhook=hook_sender(204, []))
+    worker.settings = worker.settings.model_copy(update={"webhook_secret": None})
+    await worker.attempt(delivery)
+    assert store.finished[0]["error"] == "webhook_disabled"
 
 
 # ---- SMTP channel, against a real local server -----------------------------------------------
@@ -210,11 +254,11 @@ async def test_smtp_sender_against_aiosmtpd(tmp_path):
         ((raw, mail_from, rcpts),) = sink.received
         assert rcpts == ["binh.hv@example.vn"] and mail_from == "khong-tra-loi@exemplars.local"
         assert len(list(tmp_path.glob("*.eml"))) == 1
-        with pytest.raises(PermanentFailure, match="550"):
+        with pytest.raises(PermanentFailure, match="^smtp_550$"):
             await sender.send(tiny_mail(), "refused@example.vn")
     finally:
         sink.stop()
-    with pytest.raises(TransientFailure, match="smtp unavailable"):  # nobody listens any more
+    with pytest.raises(TransientFailure, match="^refused$"):  # nobody listens any more
         await SmtpSender(NotificationsSettings(smtp_port=port, smtp_timeout_seconds=2)).send(tiny_mail(), "a@example.vn")
 
 

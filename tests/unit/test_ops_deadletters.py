@@ -173,3 +173,17 @@ def test_dead_letter_values_of_any_shape_parse(raw):
     letter = dl.from_record(record)
     assert letter.value == (raw or b"")
     assert "\x1b" not in dl.render_show(letter)  # never a raw control sequence to the terminal
+
+
+@pytest.mark.parametrize("value", [b'{"specversion": "1.0", "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+                                   b'{"specversion": "1.0", "data": ' + b"9" * 5_000 + b"}"])
+def test_describing_what_broke_the_parser_does_not_break_the_tool(value):
+    """The poison that was dead-lettered for RecursionError or a huge integer is shown, not fatal."""
+    info = dl.describe_event(value, [("content-type", b"application/cloudevents+json")])
+    assert info.mode == "structured" and info.type is None
+
+
+def test_the_legacy_sdks_structured_events_are_named():
+    body = b'{"specversion": "1.0", "type": "vn.gov.monre.exemplars.nomination.submitted.v1", "id": "e1", "data": {}}'
+    info = dl.describe_event(body, [("content-type", b"application/json")])
+    assert (info.mode, info.type, info.id) == ("structured", "nomination.submitted", "e1")

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, 
 from pydantic import Field as PydanticField
 
 from shared.events import CriteriaSetRef
+from shared.events.base import MAX_CRITERIA, MAX_GATES, MAX_SCORE
 from shared.vocabulary import EvidenceKind, Field, NomineeKind
 
 CRITERIA_DIR = Path(__file__).parent
@@ -30,6 +31,8 @@ TOTAL_WEIGHT = 100.0
 Ident = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 SetId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.\-]*$", max_length=64)]
 VietText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+# Names travel in events (evaluation.completed's breakdown): bounded as the events bound them.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]  # as `Text` in shared/events/base.py
 
 
 class CriteriaError(ValueError):
@@ -57,9 +60,9 @@ class Band(_Strict):
 
 class Criterion(_Strict):
     id: Ident
-    name: VietText
+    name: Name
     weight: float = PydanticField(gt=0)
-    maximum: int = PydanticField(gt=0)  # scores run from 0 to maximum
+    maximum: int = PydanticField(gt=0, le=MAX_SCORE)  # scores run from 0 to maximum
     # Below this panel average the candidate cannot be recommended for recognition.
     mandatory_minimum: float | None = PydanticField(default=None, ge=0)
     focus: VietText | None = None  # what this criterion means in the set's field
@@ -114,7 +117,7 @@ class GateCheck(_Strict):
 
 class Gate(_Strict):
     id: Ident
-    name: VietText
+    name: Name
     description: VietText
     check: GateCheck = GateCheck(kind="panel")
 
@@ -139,8 +142,9 @@ class CriteriaSet(_Strict):
     field: Field
     nominee_kind: NomineeKind
     title: VietText
-    criteria: tuple[Criterion, ...] = PydanticField(min_length=1)
-    gates: tuple[Gate, ...] = ()
+    # A score sheet and a result carry one entry per criterion and gate: as many as events allow.
+    criteria: tuple[Criterion, ...] = PydanticField(min_length=1, max_length=MAX_CRITERIA)
+    gates: tuple[Gate, ...] = PydanticField(default=(), max_length=MAX_GATES)
     # None: the programme's thresholds apply (pinned into each evaluation when it starts).
     outcomes: Outcomes | None = None
 

@@ -1,0 +1,198 @@
+"""No document grows with history: an exemplar followed for years, a nomination whose
+withdrawal is refused again and again, a unit its HR system registers every night.
+
+MongoDB refuses any update of a document that would pass 16 MB; a projection that keeps a
+list per input in one document stops working for that aggregate once it gets there. The
+real handlers take thousands of reports for one aggregate here, and on the real store (the
+session's SecantusDB) everything still works, fast, with small documents.
+"""
+
+import contextlib
+import os
+import datetime as dt
+import time
+import uuid
+
+import bson
+import httpx
+import pytest
+
+from deploy.demo_data import MODELS, StaffMember, submission
+from services.evaluations.api import HISTORY_SHOWN, create_api
+from deploy.ops.rebuild import write
+from services.evaluations.rebuild import MemoryStore
+from services.evaluations.store import EvaluationStore
+from services.nominations.handlers import Handlers
+from services.nominations.store import NominationStore
+from shared.envelope import Event, new_event
+from shared.events import (
+    CouncilDecisionRecorded,
+    NominationWithdrawn,
+    ReplicationReported,
+    ReviewReported,
+    StaffRegistered,
+    UnitRegistered,
+    VisitReported,
+)
+from shared.mongo import APPLIED_MARKERS, OUTBOX_KEEP
+from shared.programme import load_programme
+from shared.replay import Answers
+from shared.vocabulary import RecognitionLevel, Role, Trend, UnitKind
+from tests.integration.test_evaluations_rebuild import CRITERIA, COUNCIL, PORTAL, UNITS, Live
+
+# The issue's size: 5,000 visits and 5,000 replications of one exemplar.
+REPORTS = int(os.environ.get("GROWTH_REPORTS", 5_000))
+# Past every bound a document keeps (10 answers, 64 markers) many times over.
+REPEATS = 300
+SMALL = 64 * 1024  # bytes: far from 16 MB, and what any one aggregate's document may reach here
+
+
+@pytest.fixture
+async def database(mongo):
+    name = f"growth_{uuid.uuid4().hex[:8]}"
+    yield mongo[name]
+    await mongo.drop_database(name)
+
+
+async def size(collection, doc_id: str) -> int:
+    return len(bson.encode(await collection.find_one({"_id": doc_id})))
+
+
+async def recognized_exemplar(live: Live) -> str:
+    """EX-N1: accepted, scored by its whole panel, recognised by the council."""
+    for unit_id, parent in UNITS.items():
+        await live.unit(unit_id, parent)
+    for staff_id, unit_id in (("b1", "U-B"), ("c1", "U-C"), ("d1", "U-D")):
+        await live.staff(staff_id, unit_id, "2024-02-01")
+    await live.accept("N1", "2024-03-01")
+    for evaluator in await live.panel("N1"):
+        await live.score("N1", evaluator, 0.9, "2024-03-05")
+    decision = CouncilDecisionRecorded(nomination_id="N1", recognized=True, level=RecognitionLevel.MINISTRY,
+                                       decision_ref="15/QĐ-BNNMT", decided_on=dt.date(2024, 4, 1))
+    [recognized] = await live.intake(decision, "N1", "2024-04-01", COUNCIL)
+    assert recognized.type == "exemplar.recognized"
+    return recognized.data.exemplar_id
+
+
+def report(data, n: int) -> Event:
+    """A report as the consumer decodes it (no Kafka here: `received_at` is its `time`)."""
+    at = dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=n)
+    return new_event(data, key=data.exemplar_id, source=PORTAL, time=at)
+
+
+async def test_an_exemplar_with_thousands_of_visits_and_replications_still_works(database):
+    # The years of history go through the service's own handlers over the rebuild's in-memory
+    # store (the same store methods, held equal to MongoDB's by the rebuild tests), and are
+    # written as the projection the way `exemplars rebuild` writes one; then the live store
+    # carries on from it. On SecantusDB the same 10,000 reports one by one take minutes.
+    memory = Live(MemoryStore(Answers.of([])))
+    exemplar_id = await recognized_exemplar(memory)
+    units = ["U-B", "U-C", "U-D", "U-E"]
+    visits = [report(VisitReported(exemplar_id=exemplar_id, visiting_unit_id=units[n % 4],
+                                   visited_on=dt.date(2024, 5, 1), participants=1 + n % 30), n) for n in range(REPORTS)]
+    replications = [report(ReplicationReported(exemplar_id=exemplar_id, adopting_unit_id=units[n % 4],
+                                               applied_on=dt.date(2024, 5, 1), reported_by="c1"), n)
+                    for n in range(REPORTS)]
+
+    started = time.perf_counter()
+    answers = {}
+    for visit, replication in zip(visits, replications, strict=True):
+        assert await memory.follow_up.visit_reported(visit) == []
+        answers[replication.id] = await memory.follow_up.replication_reported(replication)
+    elapsed = time.perf_counter() - started
+    print(f"\n{2 * REPORTS} reports through the handlers in {elapsed:.1f} s ({2 * REPORTS / elapsed:.0f}/s)")
+    assert all(a[0].type == "exemplar.replicated" for a in answers.values())
+    await write(database, {name: list(c.docs.values()) for name, c in memory.store.collections.items()})
+
+    live = Live(EvaluationStore(database))
+    await live.store.ensure_indexes()
+    follow_up = live.follow_up
+
+    # Still answered: a review, one more visit and replication.
+    review = report(ReviewReported(exemplar_id=exemplar_id, period="2025-H1", influence=5, trend=Trend.GROWING,
+                                   study_visits=12, new_adopting_units=["U-F"], reported_by="NOM-OFFICER"), REPORTS)
+    assert [e.type for e in await follow_up.review_reported(review)] == ["exemplar.review_recorded"]
+    assert await follow_up.visit_reported(report(VisitReported(
+        exemplar_id=exemplar_id, visiting_unit_id="U-G", visited_on=dt.date(2024, 12, 31)), REPORTS + 1)) == []
+    [last] = await follow_up.replication_reported(report(ReplicationReported(
+        exemplar_id=exemplar_id, adopting_unit_id="U-G", applied_on=dt.date(2024, 12, 31), reported_by="c1"), REPORTS + 2))
+    assert (last.type, last.data.distinct_units, last.data.new_unit) == ("exemplar.replicated", 6, True)
+
+    # Duplicates far older than the exemplar's outbox get the answers given then, and change nothing.
+    store = live.store
+    before = await store.exemplar(exemplar_id)
+    assert await follow_up.visit_reported(visits[0]) == []
+    assert await follow_up.replication_reported(replications[1]) == answers[replications[1].id]
+    after = await store.exemplar(exemplar_id)
+    assert (after["rev"], after["visits_count"], after["replications_count"]) == (before["rev"], REPORTS + 1,
+                                                                                REPORTS + 1)
+    assert await store.visits.count_documents({"exemplar_id": exemplar_id}) == REPORTS + 1
+
+    assert await size(store.exemplars, exemplar_id) < SMALL
+    assert len(after["outbox"]) == OUTBOX_KEEP
+
+    # The page shows the totals and the latest reports, quickly; the rest is paged.
+    api = create_api(store, CRITERIA, readiness=_ready, lifespan=_no_lifespan)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://evaluations") as client:
+        started = time.perf_counter()
+        page = (await client.get(f"/exemplars/{exemplar_id}")).raise_for_status().json()
+        shown = time.perf_counter() - started
+        rest = (await client.get(f"/exemplars/{exemplar_id}/visits", params={"offset": 100, "limit": 50})).json()
+    assert shown < 2.0, f"the exemplar's page took {shown:.2f} s"
+    assert page["totals"] == {"reviews": 1, "replications": REPORTS + 1, "visits": REPORTS + 1}
+    assert len(page["visits"]) == len(page["replications"]) == HISTORY_SHOWN
+    assert page["visits"][-1]["visiting_unit_id"] == "U-G" and page["visits"][-1]["n"] == REPORTS + 1
+    assert page["study_visits"] == REPORTS + 1 and page["adopting_units"] == 6
+    assert [r["period"] for r in page["reviews"]] == ["2025-H1"]
+    assert rest["total"] == REPORTS + 1 and [v["n"] for v in rest["visits"]] == list(range(101, 151))
+
+
+async def test_a_nomination_refused_again_and_again_keeps_a_small_document(database):
+    programme = load_programme(None)
+    store = NominationStore(database)
+    await store.ensure_indexes()
+    handlers = Handlers(store, programme)
+    hr = "urn:hr"
+    year = programme.open_years[0]
+    unit = UnitRegistered(unit_id="U-GROW", name="Đơn vị tăng trưởng", kind=UnitKind.DEPARTMENT,
+                          valid_from=dt.date(2020, 1, 1))
+    registrations = [new_event(unit, key="U-GROW", source=hr) for _ in range(REPEATS)]
+    for registration in registrations:  # an HR system re-sending its whole directory every night
+        await handlers.unit_registered(registration)
+    renamed = unit.model_copy(update={"name": "Đơn vị đã đổi tên"})
+    await handlers.unit_registered(new_event(renamed, key="U-GROW", source=hr))
+    await handlers.unit_registered(registrations[0])  # a very late duplicate: no going back
+    doc = await store.units.find_one({"_id": "U-GROW"})
+    assert [v["name"] for v in doc["history"]] == [unit.name, renamed.name] and doc["name"] == renamed.name
+    assert len(doc["applied"]) == APPLIED_MARKERS and await size(store.units, "U-GROW") < SMALL
+
+    officer = StaffRegistered(staff_id="GROW-OFFICER", unit_id="U-GROW", full_name="Cán bộ thi đua",
+                              email="grow@monre.gov.vn", roles=[Role.EMULATION_OFFICER])
+    await handlers.staff_registered(new_event(officer, key="U-GROW", source=hr))
+    member = StaffMember(officer.staff_id, officer.unit_id, officer.full_name, tuple(officer.roles), ())
+    sub = submission("N-GROW", member, year, MODELS[0])
+    [accepted] = await handlers.submitted(new_event(sub, key="N-GROW", source="urn:unit:U-GROW"))
+    assert accepted.type == "nomination.accepted"
+
+    # Withdrawals by someone outside the unit: each one refused, none changing the nomination.
+    requests = [new_event(NominationWithdrawn(nomination_id="N-GROW", unit_id="U-GROW", requested_by="NOBODY"),
+                          key="N-GROW", source="urn:unit:U-GROW") for _ in range(REPEATS)]
+    refusals = {}
+    for request in requests:
+        [refusals[request.id]] = await handlers.withdrawn(request)
+    assert {r.type for r in refusals.values()} == {"nomination.withdrawal_rejected"}
+    nomination = await store.nomination("N-GROW")
+    assert nomination["status"] == "accepted" and len(nomination["outbox"]) == 1
+    assert await size(store.nominations, "N-GROW") < SMALL
+    [again] = await handlers.withdrawn(requests[0])  # long after: the stored answer, same id
+    assert (again.id, again.data) == (refusals[requests[0].id].id, refusals[requests[0].id].data)
+    assert await store.answers.count_documents({}) == REPEATS + 1
+
+
+async def _ready() -> dict[str, bool]:
+    return {"mongo": True}
+
+
+@contextlib.asynccontextmanager
+async def _no_lifespan(_api):
+    yield
