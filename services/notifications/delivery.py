@@ -100,47 +100,56 @@ class DeliveryWorker:
 
     async def _claim_loop(self) -> None:
         """Claim due deliveries while their channel's lane has a free slot. Each channel has
-        its own lane: receivers slow to answer fill the webhook lane and the mail goes on."""
+        its own lane: receivers slow to answer fill the webhook lane and the mail goes on.
+
+        One query finds many candidates (on SecantusDB a query over the deliveries costs
+        about as much as reading them all); the worker works through them as slots free up,
+        skipping those whose lane is full, and asks again when they are done, or after a
+        poll interval when only a full lane's candidates are left and another lane may have
+        work of its own."""
         lanes = _Lanes({Channel.EMAIL.value: self.settings.delivery_concurrency,
                         Channel.WEBHOOK.value: self.settings.webhook_concurrency
                         if self.settings.delivery_concurrency > 0 else 0})
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             if not lanes.any_room():
                 await self._room(lanes)  # the worker is off (no slots at all), or every lane is busy
                 continue
             try:
                 # Only channels with a free slot: a backlog of webhooks must not hide the mail.
-                candidates = await self.store.due(self.now(), CANDIDATES, channels=lanes.open())
+                queue = await self.store.due(self.now(), CANDIDATES, channels=lanes.open())
             except Exception:  # noqa: BLE001 - an outage must not end the loop
                 log.warning("looking for due deliveries failed; retrying", exc_info=True)
-                candidates = []
-            if not candidates:
+                queue = []
+            if not queue:
                 await self._pause(self.settings.delivery_poll_seconds)
                 continue
-            skipped = False
-            for delivery_id, status, channel in candidates:
-                while not lanes.any_room() and not self._stopping.is_set():
+            look_again_at = loop.time() + max(self.settings.delivery_poll_seconds, 1.0)
+            while queue and not self._stopping.is_set():
+                ready = next((c for c in queue if lanes.has_room(c[2])), None)
+                if ready is None:
+                    if lanes.any_room() and loop.time() >= look_again_at:
+                        break  # the rest waits for its lane; another lane may have work due
                     await self._room(lanes)
-                if self._stopping.is_set():
-                    return
-                if not lanes.has_room(channel):
-                    skipped = True  # its lane is full: the others' deliveries behind it go on
                     continue
-                lanes.take(channel)
-                try:
-                    delivery = await self.store.claim((delivery_id, status), self.now(),
-                                                      self.settings.delivery_lease_seconds, self.worker_id)
-                except Exception:  # noqa: BLE001
-                    log.warning("claiming delivery %s failed; retrying", delivery_id, exc_info=True)
-                    delivery = None
-                if delivery is None:  # taken by another instance, or the database is away
-                    lanes.give(channel)
-                    continue
-                task = asyncio.create_task(self.attempt(delivery))
-                self._in_flight.add(task)
-                task.add_done_callback(lambda t, c=channel: (self._in_flight.discard(t), lanes.give(c)))
-            if skipped:
-                await self._room(lanes)  # then look again, the skipped ones first (most overdue)
+                queue.remove(ready)
+                await self._claim(ready, lanes)
+
+    async def _claim(self, candidate: tuple[str, str, str], lanes: "_Lanes") -> None:
+        delivery_id, status, channel = candidate
+        lanes.take(channel)
+        try:
+            delivery = await self.store.claim((delivery_id, status), self.now(),
+                                              self.settings.delivery_lease_seconds, self.worker_id)
+        except Exception:  # noqa: BLE001
+            log.warning("claiming delivery %s failed; retrying", delivery_id, exc_info=True)
+            delivery = None
+        if delivery is None:  # taken by another instance, or the database is away
+            lanes.give(channel)
+            return
+        task = asyncio.create_task(self.attempt(delivery))
+        self._in_flight.add(task)
+        task.add_done_callback(lambda t, c=channel: (self._in_flight.discard(t), lanes.give(c)))
 
     async def _room(self, lanes: "_Lanes") -> None:
         """Until a send finishes (a slot frees), the worker stops, or a poll interval passes."""
