@@ -34,6 +34,9 @@ log = logging.getLogger("exemplars.notifications.delivery")
 SOURCE = "urn:exemplars:notifications"
 # Due deliveries fetched per query; each is then claimed by id when a send slot is free.
 CANDIDATES = 200
+# How long the candidates of a full lane may keep the worker from looking for other lanes'
+# work: each look is a scan of the deliveries on SecantusDB, so not at every freed slot.
+LOOK_AGAIN_SECONDS = 10.0
 Publish = Callable[[list[Event]], Awaitable[None]]
 
 
@@ -104,9 +107,9 @@ class DeliveryWorker:
 
         One query finds many candidates (on SecantusDB a query over the deliveries costs
         about as much as reading them all); the worker works through them as slots free up,
-        skipping those whose lane is full, and asks again when they are done, or after a
-        poll interval when only a full lane's candidates are left and another lane may have
-        work of its own."""
+        skipping those whose lane is full, and asks again when they are done, or after
+        `LOOK_AGAIN_SECONDS` when only a full lane's candidates are left and another lane may
+        have work of its own."""
         lanes = _Lanes({Channel.EMAIL.value: self.settings.delivery_concurrency,
                         Channel.WEBHOOK.value: self.settings.webhook_concurrency
                         if self.settings.delivery_concurrency > 0 else 0})
@@ -124,12 +127,12 @@ class DeliveryWorker:
             if not queue:
                 await self._pause(self.settings.delivery_poll_seconds)
                 continue
-            look_again_at = loop.time() + max(self.settings.delivery_poll_seconds, 1.0)
+            look_again_at = loop.time() + max(self.settings.delivery_poll_seconds, LOOK_AGAIN_SECONDS)
             while queue and not self._stopping.is_set():
                 ready = next((c for c in queue if lanes.has_room(c[2])), None)
                 if ready is None:
                     if lanes.any_room() and loop.time() >= look_again_at:
-                        break  # the rest waits for its lane; another lane may have work due
+                        break  # the rest waits for its lane; another lane may have work due by now
                     await self._room(lanes)
                     continue
                 queue.remove(ready)
