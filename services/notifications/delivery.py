@@ -34,9 +34,6 @@ log = logging.getLogger("exemplars.notifications.delivery")
 SOURCE = "urn:exemplars:notifications"
 # Due deliveries fetched per query; each is then claimed by id when a send slot is free.
 CANDIDATES = 200
-# How long the candidates of a full lane may keep the worker from looking for other lanes'
-# work: each look is a scan of the deliveries on SecantusDB, so not at every freed slot.
-LOOK_AGAIN_SECONDS = 10.0
 Publish = Callable[[list[Event]], Awaitable[None]]
 
 
@@ -107,32 +104,43 @@ class DeliveryWorker:
 
         One query finds many candidates (on SecantusDB a query over the deliveries costs
         about as much as reading them all); the worker works through them as slots free up,
-        skipping those whose lane is full, and asks again when they are done, or after
-        `LOOK_AGAIN_SECONDS` when only a full lane's candidates are left and another lane may
-        have work of its own."""
+        skipping those whose lane is full, and asks again when they are done, or when only a
+        full lane's candidates are left and a lane with room may have work of its own (a lane
+        whose last look found nothing due is not looked for again within a poll interval)."""
         lanes = _Lanes({Channel.EMAIL.value: self.settings.delivery_concurrency,
                         Channel.WEBHOOK.value: self.settings.webhook_concurrency
                         if self.settings.delivery_concurrency > 0 else 0})
         loop = asyncio.get_running_loop()
+        empty_until: dict[str, float] = {}  # channel -> until when a look found nothing of it due
         while not self._stopping.is_set():
             if not lanes.any_room():
                 await self._room(lanes)  # the worker is off (no slots at all), or every lane is busy
                 continue
+            # Only channels with a free slot: a backlog of webhooks must not hide the mail.
+            wanted = [c for c in lanes.with_room() if empty_until.get(c, 0.0) <= loop.time()]
+            if not wanted:
+                await self._room(lanes)  # nothing was due on the free lanes a moment ago
+                continue
             try:
-                # Only channels with a free slot: a backlog of webhooks must not hide the mail.
-                queue = await self.store.due(self.now(), CANDIDATES, channels=lanes.open())
+                queue = await self.store.due(self.now(), CANDIDATES,
+                                             channels=None if len(wanted) == len(lanes.free) else wanted)
             except Exception:  # noqa: BLE001 - an outage must not end the loop
                 log.warning("looking for due deliveries failed; retrying", exc_info=True)
                 queue = []
+            if len(queue) < CANDIDATES:  # everything due was returned: the absent channels have none
+                found = {channel for _, _, channel in queue}
+                for channel in wanted:
+                    if channel not in found:
+                        empty_until[channel] = loop.time() + max(self.settings.delivery_poll_seconds, 1.0)
             if not queue:
                 await self._pause(self.settings.delivery_poll_seconds)
                 continue
-            look_again_at = loop.time() + max(self.settings.delivery_poll_seconds, LOOK_AGAIN_SECONDS)
             while queue and not self._stopping.is_set():
                 ready = next((c for c in queue if lanes.has_room(c[2])), None)
                 if ready is None:
-                    if lanes.any_room() and loop.time() >= look_again_at:
-                        break  # the rest waits for its lane; another lane may have work due by now
+                    queued = {channel for _, _, channel in queue}
+                    if any(c not in queued and empty_until.get(c, 0.0) <= loop.time() for c in lanes.with_room()):
+                        break  # a lane with room may have work due that this queue does not hold
                     await self._room(lanes)
                     continue
                 queue.remove(ready)
@@ -307,10 +315,8 @@ class _Lanes:
     def any_room(self) -> bool:
         return any(n > 0 for n in self.free.values())
 
-    def open(self) -> list[str] | None:
-        """The channels with room; None when all have (no filter needed)."""
-        channels = sorted(c for c, n in self.free.items() if n > 0)
-        return None if len(channels) == len(self.free) else channels
+    def with_room(self) -> list[str]:
+        return sorted(c for c, n in self.free.items() if n > 0)
 
     def has_room(self, channel: str) -> bool:
         return self.free.get(channel, 0) > 0

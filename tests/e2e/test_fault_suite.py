@@ -35,7 +35,7 @@ from shared.groups import SUBSCRIPTIONS
 from shared.lag import LagProbe
 from shared.programme import load_programme
 from shared.vocabulary import Role
-from tests.conftest import TopicLog
+from tests.conftest import TopicLog, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(1500)]
 
@@ -119,6 +119,13 @@ async def world(tmp_path_factory):
         await send(producer, topics.DIRECTORY, demo_data.directory_events())
         for name in ("nominations", "evaluations", "notifications"):
             await stack.start_service(name, **ENV[name])
+        # Each service reads the directory in a consumer group of its own: the stream starts
+        # once all three hold it, or an early notice names a person the view has not met yet
+        # (a planning the rebuild, which reads the directory first, does differently).
+        staff = len(demo_data.staff())
+        for db in DB.values():
+            await wait_until(lambda db=db: _count_at_least(mongo[db]["staff"], staff), timeout=60,
+                             what=f"the directory in {db}")
         yield World(stack, producer, mongo, mail, logs)
     finally:
         for log in logs.values():
@@ -388,6 +395,10 @@ async def check_rebuilds_and_switch(world: World) -> None:
         lambda: next((e for e in world.events(topics.NOMINATIONS, "nomination.rejected")
                       if e.data.nomination_id == sub.nomination_id), None), 60, "the answer after the switch")
     assert "QUOTA_EXCEEDED" in {r.code for r in answer.data.reasons}
+
+
+async def _count_at_least(collection, n: int) -> bool:
+    return await collection.count_documents({}) >= n
 
 
 def _dead_letters(world: World, topic: str) -> dict[tuple[str, str], bytes]:
