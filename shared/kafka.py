@@ -40,6 +40,7 @@ from shared.outages import OUTAGES, REFUSED_RECORDS
 from shared.progress import PROGRESS, STALLED_AFTER
 from shared.settings import ServiceSettings
 from shared.topics import OUTSIDE_WRITERS, dlq
+from shared.unit_of_work import Conflict, Decider, Documents, Outcome, UnitOfWork
 
 log = logging.getLogger("exemplars.kafka")
 
@@ -176,6 +177,23 @@ def subscribe_service(broker: KafkaBroker, service: str, by_topic: Mapping[str, 
                   output_topic=groups.OUTPUT_TOPICS[service], settings=settings, ignore_unhandled=sub.ignore_unhandled)
 
 
+def subscribe_units(broker: KafkaBroker, service: str, decider: Decider, documents: Documents,
+                    settings: ServiceSettings) -> UnitOfWork:
+    """Every subscription `shared.groups` lists for `service`, each batch one unit of work of
+    `decider` (its `routes()` says which types each topic carries) over `documents`."""
+    output_topic = groups.OUTPUT_TOPICS[service]
+
+    def sendable(events: list[Event]) -> None:  # an answer too large is its input's fate, before any write
+        _sendable(outgoing(output_topic, events), settings)
+
+    unit = UnitOfWork(documents, decider, check=sendable)
+    routes = decider.routes()
+    for sub in groups.of_service(service):
+        subscribe(broker, sub.topic, service=service, name=sub.name, handlers=routes[sub.topic], unit=unit,
+                  output_topic=output_topic, settings=settings, ignore_unhandled=sub.ignore_unhandled)
+    return unit
+
+
 def subscribe(
     broker: KafkaBroker,
     topic: str,
@@ -186,32 +204,85 @@ def subscribe(
     output_topic: str,
     settings: ServiceSettings,
     ignore_unhandled: bool,
+    unit: UnitOfWork | None = None,
 ) -> None:
     """Consume `topic` with `handlers` by event type; their events go to `output_topic`.
 
+    With `unit`, each batch is one unit of work and `handlers` only names the types taken
+    (shared/unit_of_work.py); without, each event goes to its handler, one at a time.
     `ignore_unhandled`: on another service's output topic, types this service has no
     handler for are none of its business; on an intake topic they are poison.
     """
 
     intake_limit = settings.kafka_max_intake_record_bytes if topic in OUTSIDE_WRITERS else None
 
+    def decode(record) -> Event | Outgoing | None:
+        """The record's event, or its dead letter, or None when it is none of ours."""
+        try:
+            event = envelope.decode_record(record, now=dt.datetime.now(dt.UTC), max_bytes=intake_limit,
+                                           max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds))
+        except PoisonMessage as exc:
+            return _dead_letter(record, service, exc.reason, str(exc))
+        if event.type not in handlers:
+            if ignore_unhandled:
+                return None
+            return _dead_letter(record, service, UNEXPECTED_TYPE, f"{event.type} is not accepted on {topic}")
+        return event
+
     async def handle_record(record) -> list[Outgoing]:
         # Every log line about this record, down to the handlers' own, carries where it came from.
         with logs.about(topic=record.topic, partition=record.partition, offset=record.offset, **_header_ids(record)):
-            try:
-                event = envelope.decode_record(record, now=dt.datetime.now(dt.UTC), max_bytes=intake_limit,
-                                               max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds))
-            except PoisonMessage as exc:
-                return [_dead_letter(record, service, exc.reason, str(exc))]
+            event = decode(record)
+            if not isinstance(event, Event):
+                return [event] if event is not None else []
             with logs.about(event_id=event.id, event_type=event.type, subject=event.subject or event.key):
                 return await handle_event(record, event)
 
+    async def decide_batch(by_partition: Mapping[tuple[str, int], list]) -> list[Outgoing]:
+        """The batch as one unit of work: each partition in order, every record its own fate."""
+        results: list[Outgoing] = []
+        events: list[Event] = []
+        origins = []
+        for records in by_partition.values():
+            for record in records:
+                with logs.about(topic=record.topic, partition=record.partition, offset=record.offset,
+                                **_header_ids(record)):
+                    decoded = decode(record)
+                if isinstance(decoded, Event):
+                    events.append(decoded)
+                    origins.append(record)
+                elif decoded is not None:
+                    results.append(decoded)
+        for record, outcome in zip(origins, await run_unit(events, by_partition), strict=True):
+            if outcome.error is None:
+                results.extend(outgoing(output_topic, outcome.publish, origin=record))
+                continue
+            with logs.about(topic=record.topic, partition=record.partition, offset=record.offset,
+                            event_id=outcome.event.id, event_type=outcome.event.type):
+                log.error("handler failed on %s %s", outcome.event.type, outcome.event.id, exc_info=outcome.error)
+            results.append(_dead_letter(record, service, HANDLER_ERROR, repr(outcome.error)))
+        return results
+
+    async def run_unit(events: list[Event], by_partition: Mapping[tuple[str, int], list]) -> list[Outcome]:
+        """Until it commits: an outage waits, a conflict with another instance decides again."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await unit.run(events)
+            except Conflict as exc:
+                log.info("batch of %s conflicted with another writer (attempt %d), deciding again: %s",
+                         subscription.group_id, attempt, exc)
+            except OUTAGES as exc:
+                log.warning("outage while committing a batch of %s (attempt %d): %r", subscription.group_id,
+                            attempt, exc)
+                if attempt >= STALLED_AFTER:
+                    for topic_name, partition in by_partition:
+                        PROGRESS.failed(subscription.group_id, topic_name, partition, f"outage: {exc!r}")
+            await asyncio.sleep(_backoff(settings, attempt))
+
     async def handle_event(record, event: Event) -> list[Outgoing]:
-        handler = handlers.get(event.type)
-        if handler is None:
-            if ignore_unhandled:
-                return []
-            return [_dead_letter(record, service, UNEXPECTED_TYPE, f"{event.type} is not accepted on {topic}")]
+        handler = handlers[event.type]
         failures = attempt = 0
         while True:
             attempt += 1
@@ -271,8 +342,11 @@ def subscribe(
         for record in records:
             by_partition[(record.topic, record.partition)].append(record)
         try:
-            results = await asyncio.gather(*(handle_partition(rs) for rs in by_partition.values()),
-                                           return_exceptions=True)
+            if unit is not None:
+                results = [await decide_batch(by_partition)]
+            else:
+                results = await asyncio.gather(*(handle_partition(rs) for rs in by_partition.values()),
+                                               return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result

@@ -18,11 +18,16 @@ import dataclasses
 import datetime as dt
 import heapq
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
 
+from shared.documents import MemoryDocuments
 from shared.envelope import Event, Received
+from shared.unit_of_work import REVISION, UnitOfWork
+
+log = logging.getLogger("exemplars.replay")
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,24 @@ async def apply(inputs: Iterable[Logged], by_topic: dict[str, dict[str, Handler]
     return applied
 
 
+REPLAY_BATCH = 1_000
+
+
+async def run(inputs: Iterable[Logged], decider, answers: Answers) -> MemoryDocuments:
+    """Run the inputs a service routes through its handlers (`decider.routes()`), in processing
+    order, in the same unit of work as live but over memory, every answer pinned to the log."""
+    documents = MemoryDocuments()
+    unit = UnitOfWork(documents, decider, pin=answers.pin)
+    routes = decider.routes()
+    routed = [received(r) for r in processing_order(inputs) if r.event.type in routes.get(r.topic, {})]
+    for start in range(0, len(routed), REPLAY_BATCH):
+        for outcome in await unit.run(routed[start:start + REPLAY_BATCH]):
+            if outcome.error is not None:  # live it was answered (dead-lettered inputs are not read)
+                log.error("replaying %s %s failed: %r", outcome.event.type, outcome.event.id, outcome.error)
+                answers.divergent.append(outcome.event)
+    return documents
+
+
 def received(record: Logged) -> Event:
     """The event as the live consumer had it: "today" in its checks is when the record was
     received (`Event.received_at`), the record's own time in the log."""
@@ -150,7 +173,7 @@ def _keyed(docs: list[dict], rule: Comparison) -> dict[object, dict]:
         key = rule.identity(doc) if rule.identity else doc["_id"]
         if rule.identity:
             doc.pop("_id", None)
-        for name in rule.ignore:
+        for name in rule.ignore | {REVISION}:  # how often a document was written: batches differ
             doc.pop(name, None)
         for name in rule.unordered & doc.keys():
             doc[name] = sorted(doc[name], key=_canonical)

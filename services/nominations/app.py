@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.nominations.api import create_api
-from services.nominations.handlers import Handlers
+from services.nominations.handlers import Nominations
 from services.nominations.settings import NominationsSettings
 from services.nominations.store import NominationStore
 from shared import asyncapi, kafka, mongo, topics
@@ -32,12 +32,12 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
     programme = load_programme(settings.programme_file)
     client = mongo.connect(settings)
     store = NominationStore(client[settings.mongo_database])
-    handlers = Handlers(store, programme)
+    handlers = Nominations(programme)
     clock = clock or clock_for(settings.clock_today)
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    kafka.subscribe_service(broker, SERVICE, handlers.by_topic(), settings)
+    kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings)
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.NOMINATIONS, title="nominations.out",
                      description="Answers to submissions and withdrawals, and quota shortfall notices.")
@@ -51,7 +51,11 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
         # this holds with several instances too).
         await lag.wait_caught_up(kafka.group_id(settings, SERVICE, "directory"), [topics.DIRECTORY])
         await lag.wait_caught_up(kafka.group_id(settings, SERVICE, "intake"), [topics.NOMINATIONS_INTAKE])
-        return await handlers.shortfalls(clock())
+        today = clock()
+        years = sorted(programme.open_years)
+        for event in handlers.shortfalls(today, await store.all_units(), await store.held_by_unit(years)):
+            await store.add_shortfall(event)
+        return await store.unpublished_shortfalls()
 
     async def readiness() -> dict[str, bool]:
         return {"mongo": await mongo.ping(client), "kafka": await broker.ping(timeout=2.0)}

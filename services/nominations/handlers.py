@@ -1,12 +1,22 @@
-"""Thin handlers: gather what the rules need from the store, decide, record, answer."""
+"""Thin handlers: read the view, let the rules decide, return the changes and the answer.
+
+No I/O here: `shared.unit_of_work` loads what `needs` names, runs `decide` per event and
+commits. `ROUTES` is every event type this service consumes, per topic, and who handles it.
+
+Documents (collection: id -> fields):
+- nominations: nomination id -> the submission, status, reasons, later the evaluation's outcome;
+- quotas: "unit:year" -> `holders`, the nominations holding the unit's places that year;
+- nominee_claims: "year:nominee key" -> the nomination that holds the nominee that year;
+- units: unit id -> its current version and every different version (`history`);
+- staff: staff id -> unit, name, roles, removed.
+"""
 
 import datetime as dt
-import logging
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from services.nominations import domain
-from services.nominations.domain import Status, SubmissionContext
-from services.nominations.store import NominationStore, as_nomination
+from services.nominations.domain import Nomination, Staff, Status, SubmissionContext, Unit
 from shared import topics
 from shared.envelope import Event, new_event
 from shared.events import (
@@ -18,22 +28,37 @@ from shared.events import (
     NominationSubmitted,
     NominationWithdrawn,
     QuotaShortfall,
+    StaffRegistered,
+    StaffRemoved,
+    UnitRegistered,
     WithdrawalRejected,
 )
 from shared.programme import Programme
+from shared.unit_of_work import NOTHING, Decision, Delete, Needs, Put, View
 
 SOURCE = "urn:exemplars:nominations"
-log = logging.getLogger("exemplars.nominations")
-Handler = Callable[[Event], Awaitable[list[Event]]]
+NOMINATIONS, QUOTAS, CLAIMS, UNITS, STAFF = "nominations", "quotas", "nominee_claims", "units", "staff"
 
 
-class Handlers:
-    def __init__(self, store: NominationStore, programme: Programme) -> None:
-        self.store = store
-        self.programme = programme
+class Settled(Protocol):
+    """The answer already settled for an input elsewhere, if any. Live: never. In a rebuild:
+    the one the log holds, since who won a unit's last place depended on how instances
+    interleaved partitions, which the log does not keep."""
 
-    def by_topic(self) -> dict[str, dict[str, Handler]]:
-        """What the service consumes: the live consumers and a rebuild route the same way."""
+    def __call__(self, event: Event) -> Event | None: ...
+
+
+def never_settled(event: Event) -> Event | None:
+    return None
+
+
+@dataclass
+class Nominations:
+    programme: Programme
+    settled: Settled = never_settled
+
+    def routes(self) -> dict[str, dict[str, object]]:
+        """Every event type consumed, per topic, and its handler."""
         return {
             topics.NOMINATIONS_INTAKE: {"nomination.submitted": self.submitted, "nomination.withdrawn": self.withdrawn},
             topics.DIRECTORY: {"unit.registered": self.unit_registered, "staff.registered": self.staff_registered,
@@ -42,51 +67,74 @@ class Handlers:
                                  "exemplar.recognized": self.recognized, "exemplar.not_recognized": self.not_recognized},
         }
 
+    def decide(self, view: View, event: Event) -> Decision:
+        return self._handlers()[event.type](view, event)
+
+    def needs(self, event: Event) -> Needs:
+        data = event.data
+        match data:
+            case NominationSubmitted():
+                return {NOMINATIONS: [data.nomination_id], UNITS: [data.unit_id],
+                        STAFF: [data.submitter_id, data.nominee.staff_id],
+                        QUOTAS: [quota_id(data.unit_id, data.year)],
+                        CLAIMS: [claim_id(data.year, domain.nominee_key(data))]}
+            case NominationWithdrawn():
+                return {NOMINATIONS: [data.nomination_id], STAFF: [data.requested_by]}
+            case UnitRegistered():
+                return {UNITS: [data.unit_id]}
+            case StaffRegistered() | StaffRemoved():
+                return {STAFF: [data.staff_id]}
+            case EvaluationCompleted() | ExemplarRecognized() | ExemplarNotRecognized():
+                return {NOMINATIONS: [data.nomination_id]}
+        return {}
+
+    def _handlers(self):
+        return {event_type: handler for by_type in self.routes().values() for event_type, handler in by_type.items()}
+
     # ---- intake ----------------------------------------------------------------------------
 
-    async def submitted(self, event: Event) -> list[Event]:
+    def submitted(self, view: View, event: Event) -> Decision:
         sub: NominationSubmitted = event.data
-        existing = await self.store.nomination(sub.nomination_id)
-        if (answer := await self.store.answer_to(existing, event)) is not None:
-            return answer
+        existing = view.get(NOMINATIONS, sub.nomination_id)
         key = domain.nominee_key(sub)
+        quota = view.get(QUOTAS, quota_id(sub.unit_id, sub.year)) or new_quota(sub.unit_id, sub.year)
+        claim = view.get(CLAIMS, claim_id(sub.year, key))
+        others = [h for h in quota["holders"] if h != sub.nomination_id]
+        holder = claim["nomination_id"] if claim and claim["nomination_id"] != sub.nomination_id else None
+        settled = self.settled(event)
+        if settled is not None and isinstance(settled.data, NominationAccepted):
+            # Live, the place and the nominee were free when it came; so they are in the replay.
+            others, holder = others[: self.programme.yearly_maximum - 1], None
         ctx = SubmissionContext(
-            unit=await self.store.unit(sub.unit_id),
-            submitter=await self.store.staff_member(sub.submitter_id),
-            nominee_staff=await self.store.staff_member(sub.nominee.staff_id),
-            held_places=await self.store.held_places(sub.unit_id, sub.year, excluding=sub.nomination_id),
-            nominee_held_by=await self.store.nominee_holder(sub.year, key, excluding=sub.nomination_id),
+            unit=unit_of(view.get(UNITS, sub.unit_id)),
+            submitter=staff_of(view.get(STAFF, sub.submitter_id)) if sub.submitter_id else None,
+            nominee_staff=staff_of(view.get(STAFF, sub.nominee.staff_id)) if sub.nominee.staff_id else None,
+            held_places=len(others), nominee_held_by=holder,
             # A refused nomination may be corrected and sent again under the same id.
             id_taken=existing is not None and existing["status"] != Status.REJECTED,
         )
         reasons = domain.check_submission(sub, ctx, self.programme)
-        if ctx.id_taken:
-            # The live nomination under this id is not ours to touch: the refusal is kept on its own.
-            answer = self._rejected(event, reasons)
-            await self.store.keep_answer(event, [answer])
-            return [answer]
-        if not reasons:
-            reasons = await self._reserve(sub, key)
+        if settled is not None and isinstance(settled.data, NominationRejected):
+            reasons = settled.data.reasons  # as published, whatever the replay's counts
         if reasons:
             answer = self._rejected(event, reasons)
-            await self.store.record_submission(event, Status.REJECTED, key, reasons, answer)
-            return [answer]
-        held = await self.store.held_places(sub.unit_id, sub.year, excluding="")
-        answer = new_event(
-            NominationAccepted(**sub.model_dump(), accepted_in_year=held, yearly_maximum=self.programme.yearly_maximum),
-            key=sub.nomination_id, source=SOURCE, derived_from=event)
-        await self.store.record_submission(event, Status.ACCEPTED, key, [], answer)
-        return [answer]
+            if ctx.id_taken:  # the live nomination under this id is not ours to touch
+                return Decision.of(publish=[answer])
+            return Decision.of(Put(NOMINATIONS, self._nomination(event, Status.REJECTED, key, reasons)),
+                               publish=[answer])
+        quota["holders"] = [*others, sub.nomination_id]
+        answer = new_event(NominationAccepted(**sub.model_dump(), accepted_in_year=len(quota["holders"]),
+                                              yearly_maximum=self.programme.yearly_maximum),
+                           key=sub.nomination_id, source=SOURCE, derived_from=event)
+        return Decision.of(Put(QUOTAS, quota), Put(CLAIMS, {"_id": claim_id(sub.year, key), "nomination_id": sub.nomination_id}),
+                           Put(NOMINATIONS, self._nomination(event, Status.ACCEPTED, key, [])), publish=[answer])
 
-    async def _reserve(self, sub: NominationSubmitted, key: str) -> list:
-        """Claim the nominee, then a place; a race lost to another instance becomes a refusal."""
-        if other := await self.store.claim_nominee(sub.year, key, sub.nomination_id):
-            return [domain.nominee_taken(sub, other)]
-        if not await self.store.take_place(sub.unit_id, sub.year, sub.nomination_id, self.programme.yearly_maximum):
-            await self.store.release(sub.nomination_id)
-            held = await self.store.held_places(sub.unit_id, sub.year, excluding=sub.nomination_id)
-            return [domain.quota_exceeded(sub, held, self.programme.yearly_maximum)]
-        return []
+    def _nomination(self, event: Event, status: Status, key: str, reasons: list) -> dict:
+        sub: NominationSubmitted = event.data
+        return {"_id": sub.nomination_id, "unit_id": sub.unit_id, "year": sub.year, "field": sub.field,
+                "status": status.value, "nominee_key": key, "submission": sub.model_dump(mode="json"),
+                "reasons": [r.model_dump() for r in reasons], "submitted_at": event.time,
+                "received_at": event.received_at, "updated_at": event.time}
 
     def _rejected(self, event: Event, reasons: list) -> Event:
         sub: NominationSubmitted = event.data
@@ -94,76 +142,121 @@ class Handlers:
                                             submitter_id=sub.submitter_id, title=sub.title, reasons=reasons),
                          key=sub.nomination_id, source=SOURCE, derived_from=event)
 
-    async def withdrawn(self, event: Event) -> list[Event]:
+    def withdrawn(self, view: View, event: Event) -> Decision:
         req: NominationWithdrawn = event.data
-        doc = await self.store.nomination(req.nomination_id)
-        if (answer := await self.store.answer_to(doc, event)) is not None:
-            return answer
-        reasons = domain.check_withdrawal(req, as_nomination(doc), await self.store.staff_member(req.requested_by))
+        doc = view.get(NOMINATIONS, req.nomination_id)
+        reasons = domain.check_withdrawal(req, as_nomination(doc), staff_of(view.get(STAFF, req.requested_by)))
         if reasons:
-            answer = new_event(WithdrawalRejected(nomination_id=req.nomination_id, unit_id=req.unit_id,
-                                                  requested_by=req.requested_by, reasons=reasons),
-                               key=req.nomination_id, source=SOURCE, derived_from=event)
-            # The nomination does not change: a refusal is kept beside it, never in it (requests
-            # refused one after another would otherwise grow its document without bound).
-            await self.store.keep_answer(event, [answer])
-            return [answer]
-        # Free the place first: if we crash before the status changes, the retry frees it again.
-        await self.store.release(req.nomination_id)
+            # The nomination does not change: the refusal is kept as the input's answer only.
+            return Decision.of(publish=[new_event(
+                WithdrawalRejected(nomination_id=req.nomination_id, unit_id=req.unit_id,
+                                   requested_by=req.requested_by, reasons=reasons),
+                key=req.nomination_id, source=SOURCE, derived_from=event)])
         answer = new_event(NominationWithdrawn(nomination_id=req.nomination_id, unit_id=req.unit_id,
                                                requested_by=req.requested_by, reason=req.reason, year=doc["year"],
                                                title=doc["submission"]["title"]),
                            key=req.nomination_id, source=SOURCE, derived_from=event)
-        await self.store.record_answer(req.nomination_id, event, [answer], {"status": Status.WITHDRAWN.value})
-        return [answer]
+        changes = [Put(NOMINATIONS, {**doc, "status": Status.WITHDRAWN.value, "updated_at": event.time})]
+        quota = view.get(QUOTAS, quota_id(doc["unit_id"], doc["year"]))
+        if quota and req.nomination_id in quota["holders"]:
+            changes.append(Put(QUOTAS, {**quota, "holders": [h for h in quota["holders"] if h != req.nomination_id]}))
+        claim = view.get(CLAIMS, claim_id(doc["year"], doc["nominee_key"]))
+        if claim and claim["nomination_id"] == req.nomination_id:
+            changes.append(Delete(CLAIMS, claim["_id"]))
+        return Decision.of(*changes, publish=[answer])
 
     # ---- directory -------------------------------------------------------------------------
 
-    async def unit_registered(self, event: Event) -> list[Event]:
-        await self.store.apply_unit(event)
-        return []
+    def unit_registered(self, view: View, event: Event) -> Decision:
+        unit: UnitRegistered = event.data
+        doc = view.get(UNITS, unit.unit_id) or {"_id": unit.unit_id, "history": []}
+        content = unit_version(unit)
+        version = {**content, "event_time": event.time, "received_at": event.received_at}
+        # The current version on top, every different version kept: renamed and merged units stay
+        # readable, and an HR system re-sending the same unit (a nightly full export) adds nothing.
+        if any(doc.get(name, _ABSENT) != value for name, value in content.items()):
+            doc["history"] = [*doc["history"], version]
+        return Decision.of(Put(UNITS, {**doc, **version}))
 
-    async def staff_registered(self, event: Event) -> list[Event]:
-        await self.store.apply_staff(event)
-        return []
+    def staff_registered(self, view: View, event: Event) -> Decision:
+        staff: StaffRegistered = event.data
+        doc = view.get(STAFF, staff.staff_id) or {"_id": staff.staff_id}
+        return Decision.of(Put(STAFF, {**doc, "unit_id": staff.unit_id, "full_name": staff.full_name,
+                                       "roles": [r.value for r in staff.roles], "removed": False}))
 
-    async def staff_removed(self, event: Event) -> list[Event]:
-        await self.store.remove_staff(event)
-        return []
+    def staff_removed(self, view: View, event: Event) -> Decision:
+        removed: StaffRemoved = event.data
+        doc = view.get(STAFF, removed.staff_id) or {"_id": removed.staff_id}
+        return Decision.of(Put(STAFF, {**doc, "unit_id": removed.unit_id, "removed": True}))
 
     # ---- evaluation outcomes ---------------------------------------------------------------
 
-    async def evaluation_completed(self, event: Event) -> list[Event]:
+    def evaluation_completed(self, view: View, event: Event) -> Decision:
         done: EvaluationCompleted = event.data
-        await self.store.set_evaluation_state(done.nomination_id, {"evaluation": {
+        return self._evaluated(view, done.nomination_id, {"evaluation": {
             "outcome": done.outcome.value, "total": done.total, "divergent": done.divergent}})
-        return []
 
-    async def recognized(self, event: Event) -> list[Event]:
+    def recognized(self, view: View, event: Event) -> Decision:
         rec: ExemplarRecognized = event.data
-        await self.store.set_evaluation_state(rec.nomination_id, {
+        return self._evaluated(view, rec.nomination_id, {
             "status": Status.RECOGNIZED.value, "decision": {"level": rec.level.value, "ref": rec.decision_ref}})
-        return []
 
-    async def not_recognized(self, event: Event) -> list[Event]:
+    def not_recognized(self, view: View, event: Event) -> Decision:
         dec: ExemplarNotRecognized = event.data
-        await self.store.set_evaluation_state(dec.nomination_id, {
+        return self._evaluated(view, dec.nomination_id, {
             "status": Status.NOT_RECOGNIZED.value, "decision": {"ref": dec.decision_ref, "fostering": dec.fostering}})
-        return []
 
-    # ---- yearly shortfall ------------------------------------------------------------------
+    @staticmethod
+    def _evaluated(view: View, nomination_id: str, changes: dict) -> Decision:
+        doc = view.get(NOMINATIONS, nomination_id)
+        return Decision.of(Put(NOMINATIONS, {**doc, **changes})) if doc else NOTHING
 
-    async def shortfalls(self, today: dt.date) -> list[Event]:
-        """Decide the shortfalls due by `today` (once per unit and year) and return all not yet published."""
-        years = domain.shortfall_due(today, self.programme)
-        units = await self.store.all_units() if years else []
-        for year in years:
-            held = await self.store.held_by_unit(year)
-            for unit, count in domain.units_short(year, units, held, self.programme):
-                if await self.store.shortfall_recorded(unit.unit_id, year):
-                    continue
-                event = new_event(QuotaShortfall(unit_id=unit.unit_id, year=year, accepted=count,
-                                                 yearly_minimum=self.programme.yearly_minimum, checked_on=today),
-                                  key=unit.unit_id, source=SOURCE, id_parts=(unit.unit_id, str(year)))
-                await self.store.add_shortfall(unit.unit_id, year, event)
-        return await self.store.unpublished_shortfalls()
+    # ---- yearly shortfall (decided by the schedule, not by an input) ------------------------
+
+    def shortfalls(self, today: dt.date, units: list[Unit], held_by_year: dict[int, dict[str, int]]) -> list[Event]:
+        events = []
+        for year in domain.shortfall_due(today, self.programme):
+            for unit, count in domain.units_short(year, units, held_by_year.get(year, {}), self.programme):
+                events.append(new_event(QuotaShortfall(unit_id=unit.unit_id, year=year, accepted=count,
+                                                       yearly_minimum=self.programme.yearly_minimum, checked_on=today),
+                                        key=unit.unit_id, source=SOURCE, id_parts=(unit.unit_id, str(year))))
+        return events
+
+
+_ABSENT = object()
+
+
+def quota_id(unit_id: str, year: int) -> str:
+    return f"{unit_id}:{year}"
+
+
+def claim_id(year: int, nominee_key: str) -> str:
+    return f"{year}:{nominee_key}"
+
+
+def new_quota(unit_id: str, year: int) -> dict:
+    return {"_id": quota_id(unit_id, year), "unit_id": unit_id, "year": year, "holders": []}
+
+
+def unit_version(unit: UnitRegistered) -> dict:
+    """What a version of a unit says (not when it was said). BSON has no date type: days are UTC midnights."""
+    return {"name": unit.name, "parent_id": unit.parent_id, "kind": unit.kind.value,
+            "valid_from": _day(unit.valid_from), "valid_to": _day(unit.valid_to)}
+
+
+def unit_of(doc: dict | None) -> Unit | None:
+    if not doc or "name" not in doc:
+        return None
+    return Unit(doc["_id"], doc["name"], doc["valid_from"].date(), doc["valid_to"].date() if doc.get("valid_to") else None)
+
+
+def staff_of(doc: dict | None) -> Staff | None:
+    return Staff(doc["_id"], doc["unit_id"], doc.get("removed", False)) if doc and "unit_id" in doc else None
+
+
+def as_nomination(doc: dict | None) -> Nomination | None:
+    return Nomination(doc["_id"], doc["unit_id"], Status(doc["status"])) if doc else None
+
+
+def _day(value: dt.date | None) -> dt.datetime | None:
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC) if value else None

@@ -206,4 +206,5 @@ async def test_duplicate_delivery_changes_nothing(nominations_service, producer,
     answers = log.about(sub.nomination_id)
     assert {a.id for a in answers} == {first.id} and {a.type for a in answers} == {"nomination.accepted"}
     assert await mongo[DB]["nominations"].count_documents({"_id": sub.nomination_id}) == 1
-    assert await mongo[DB]["places"].count_documents({"nomination_id": sub.nomination_id}) == 1
+    quota = await mongo[DB]["quotas"].find_one({"_id": f"{sub.unit_id}:{sub.year}"})
+    assert quota["holders"].count(sub.nomination_id) == 1

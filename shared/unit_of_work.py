@@ -1,0 +1,257 @@
+"""One unit of work per consumed batch: load what it needs, decide each event, commit once.
+
+A service's handlers decide and do no I/O: `decide(view, event) -> Decision`, the changes as
+whole new documents, and the events to publish. This module runs them over a batch:
+
+1. the answers already given to the batch's inputs are read (one query): an input answered
+   before is not decided again, its stored answer is published again (a redelivery after a
+   crash, a producer's retry, a dead letter replayed);
+2. the documents the inputs name are read (one query per collection, `Decider.needs`); a
+   handler reaching for one nobody asked for raises `NotLoaded`, which loads it and decides
+   that event again: `needs` saves round trips, it never decides what is right;
+3. each event is decided over the view in the order given (each partition in its order),
+   later events seeing earlier ones' changes;
+4. everything is written at once (`Documents.commit`): the last version of every document
+   the batch changed, guarded by the revision it was read at, and one `answers` document
+   per input, which is both the input's outbox and its applied marker.
+
+So there is one consistency scheme: an input is applied exactly when its answer is stored,
+and both are one commit. A document whose revision moved under us (another instance wrote
+it) fails the commit with `Conflict`, and the batch is read and decided again.
+"""
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared import envelope
+from shared.envelope import Event
+
+ANSWERS = "answers"
+REVISION = "_rev"  # how many times the document was written; compared, never shown
+
+
+@dataclass(frozen=True)
+class Put:
+    """The whole new version of a document (its `_id` inside, its revision left to the commit)."""
+
+    collection: str
+    doc: dict
+
+
+@dataclass(frozen=True)
+class Delete:
+    collection: str
+    id: Any
+
+
+Change = Put | Delete
+
+
+@dataclass(frozen=True)
+class Decision:
+    changes: tuple[Change, ...] = ()
+    publish: tuple[Event, ...] = ()
+
+    @classmethod
+    def of(cls, *changes: Change, publish: Iterable[Event] = ()) -> "Decision":
+        return cls(tuple(changes), tuple(publish))
+
+
+NOTHING = Decision()
+
+Needs = Mapping[str, Iterable[Any]]  # collection -> ids
+
+
+class NotLoaded(Exception):
+    """A handler read a document its `needs` did not name."""
+
+    def __init__(self, collection: str, doc_id: Any) -> None:
+        super().__init__(f"{collection}/{doc_id} was not loaded")
+        self.collection = collection
+        self.doc_id = doc_id
+
+
+class HandlerFailed(Exception):
+    """A handler raised (its cause): the input's own fate."""
+
+
+class Conflict(Exception):
+    """Another writer changed a document this batch read: read and decide the batch again."""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One document's net change in a batch: `doc` None deletes it; `expected` is the revision
+    it was read at (None: it did not exist)."""
+
+    collection: str
+    id: Any
+    expected: int | None
+    doc: dict | None
+
+
+class Documents(Protocol):
+    """Where a service's documents live: MongoDB live, memory in a rebuild (shared/documents.py)."""
+
+    async def load(self, needs: Mapping[str, set]) -> dict[str, dict[Any, dict]]:
+        """The documents that exist among those named, revision included."""
+
+    async def answers(self, keys: list[str]) -> dict[str, dict]:
+        """The stored answers among the inputs named, by input key."""
+
+    async def commit(self, writes: list[Write], answers: list[dict]) -> None:
+        """All or nothing; `Conflict` when a document's revision is not the expected one."""
+
+
+class View:
+    """What a batch sees: the documents it read, with its own changes applied in order."""
+
+    def __init__(self) -> None:
+        self._docs: dict[tuple[str, Any], dict | None] = {}
+        self._read_at: dict[tuple[str, Any], int | None] = {}
+        self._changed: dict[tuple[str, Any], None] = {}  # in order of first change
+
+    def get(self, collection: str, doc_id: Any) -> dict | None:
+        """A copy of the document, or None when it does not exist."""
+        try:
+            doc = self._docs[(collection, doc_id)]
+        except KeyError:
+            raise NotLoaded(collection, doc_id) from None
+        return copy.deepcopy(doc) if doc is not None else None
+
+    def knows(self, collection: str, doc_id: Any) -> bool:
+        return (collection, doc_id) in self._docs
+
+    def add(self, wanted: Mapping[str, set], found: Mapping[str, Mapping[Any, dict]]) -> None:
+        for collection, ids in wanted.items():
+            for doc_id in ids:
+                key = (collection, doc_id)
+                if key not in self._docs:
+                    doc = found.get(collection, {}).get(doc_id)
+                    self._docs[key] = doc
+                    self._read_at[key] = doc.get(REVISION) if doc else None
+
+    def apply(self, changes: Iterable[Change]) -> None:
+        for change in changes:
+            key = (change.collection, change.doc["_id"] if isinstance(change, Put) else change.id)
+            if key not in self._docs:
+                raise NotLoaded(*key)  # a blind write could overwrite what another instance wrote
+            self._docs[key] = copy.deepcopy(change.doc) if isinstance(change, Put) else None
+            self._changed[key] = None
+
+    def writes(self) -> list[Write]:
+        result = []
+        for key in self._changed:
+            doc, expected = self._docs[key], self._read_at[key]
+            if doc is None and expected is None:
+                continue  # created and deleted within the batch
+            result.append(Write(key[0], key[1], expected, doc))
+        return result
+
+
+class Decider(Protocol):
+    """A service's handlers, as one object: what each event needs and what it decides."""
+
+    def needs(self, event: Event) -> Needs: ...
+
+    def decide(self, view: View, event: Event) -> Decision: ...
+
+
+@dataclass
+class Outcome:
+    """What became of one input: its answer (decided now or stored before), or its error."""
+
+    event: Event
+    publish: list[Event] = field(default_factory=list)
+    error: Exception | None = None
+    repeated: bool = False  # answered before: published again, nothing decided
+
+
+def _same(event: Event) -> Event:
+    return event
+
+
+@dataclass
+class UnitOfWork:
+    documents: Documents
+    decider: Decider
+    # The rebuild's one hook: what a handler produced becomes the event the log holds.
+    pin: Callable[[Event], Event] = _same
+    # Run on each decision's events before it is accepted; raising makes it that input's error.
+    check: Callable[[list[Event]], None] | None = None
+    loads: int = 0  # load queries issued, for the benchmark
+
+    async def run(self, events: list[Event]) -> list[Outcome]:
+        """Decide and commit `events` (in the order given). Raises `Conflict` or an outage, in
+        which case nothing was written and the whole batch may simply be run again."""
+        stored = await self.documents.answers(list({e.dedup_key for e in events}))
+        view = View()
+        await self._load(view, [e for e in events if e.dedup_key not in stored])
+        outcomes: list[Outcome] = []
+        answered: dict[str, list[Event]] = {}
+        new_answers: list[dict] = []
+        for event in events:
+            key = event.dedup_key
+            if key in stored:
+                outcomes.append(Outcome(event, [envelope.from_document(d) for d in stored[key]["output"]], repeated=True))
+                continue
+            if key in answered:  # the same input twice in one batch
+                outcomes.append(Outcome(event, answered[key], repeated=True))
+                continue
+            try:
+                decision = await self._decide(view, event)
+                publish = [self.pin(e) for e in decision.publish]
+                if self.check is not None:
+                    try:
+                        self.check(publish)
+                    except Exception as exc:
+                        raise HandlerFailed() from exc
+            except HandlerFailed as failed:  # a handler's bug is its input's fate, not the batch's
+                outcomes.append(Outcome(event, error=failed.__cause__))
+                continue
+            view.apply(decision.changes)
+            answered[key] = publish
+            new_answers.append(answer_document(event, publish))
+            outcomes.append(Outcome(event, publish))
+        await self.documents.commit(view.writes(), new_answers)
+        return outcomes
+
+    async def _decide(self, view: View, event: Event) -> Decision:
+        """The handler's decision; loads what it reached for beyond `needs` (outages propagate)."""
+        for _ in range(_MAX_LATE_LOADS):
+            try:
+                decision = self.decider.decide(view, event)
+                for change in decision.changes:  # every document written must have been read
+                    key = change.doc["_id"] if isinstance(change, Put) else change.id
+                    if not view.knows(change.collection, key):
+                        raise NotLoaded(change.collection, key)
+            except NotLoaded as missing:
+                await self._fetch(view, {missing.collection: {missing.doc_id}})
+                continue
+            except Exception as exc:
+                raise HandlerFailed() from exc
+            return decision
+        raise HandlerFailed() from RuntimeError(f"still missing documents after {_MAX_LATE_LOADS} loads")
+
+    async def _load(self, view: View, events: list[Event]) -> None:
+        wanted: dict[str, set] = {}
+        for event in events:
+            for collection, ids in self.decider.needs(event).items():
+                wanted.setdefault(collection, set()).update(i for i in ids if i is not None)
+        if wanted := {c: ids for c, ids in wanted.items() if ids}:
+            await self._fetch(view, wanted)
+
+    async def _fetch(self, view: View, wanted: dict[str, set]) -> None:
+        self.loads += len(wanted)
+        view.add(wanted, await self.documents.load(wanted))
+
+
+_MAX_LATE_LOADS = 8
+
+
+def answer_document(event: Event, publish: list[Event]) -> dict[str, Any]:
+    """An input's answer, under its key, for good."""
+    return {"_id": event.dedup_key, "output": [envelope.to_document(e) for e in publish], "at": event.time,
+            "received_at": event.received_at}

@@ -1,0 +1,198 @@
+"""One contract, two implementations: the services' MongoDB documents (on the session's
+SecantusDB) and the rebuild's memory must keep the same promise to the unit of work, and
+the unit of work must decide the same over either."""
+
+import dataclasses
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from shared.documents import MemoryDocuments, MongoDocuments
+from shared.envelope import Event, new_event
+from shared.events import StaffRemoved
+from shared.unit_of_work import (
+    ANSWERS,
+    REVISION,
+    Conflict,
+    Decision,
+    Delete,
+    NotLoaded,
+    Put,
+    UnitOfWork,
+    View,
+    Write,
+)
+
+
+@pytest.fixture(params=["memory", "mongo"])
+async def documents(request, mongo):
+    if request.param == "memory":
+        yield MemoryDocuments()
+        return
+    name = f"contract_{uuid.uuid4().hex[:8]}"
+    yield MongoDocuments(mongo[name])
+    await mongo.drop_database(name)
+
+
+def strip(doc: dict | None) -> dict | None:
+    return {k: v for k, v in doc.items() if k != REVISION} if doc else doc
+
+
+async def one(documents, collection: str, doc_id) -> dict | None:
+    return (await documents.load({collection: {doc_id}})).get(collection, {}).get(doc_id)
+
+
+# ---- the documents ---------------------------------------------------------------------
+
+
+async def test_a_new_document_starts_at_revision_one_and_each_write_adds_one(documents):
+    assert await documents.load({"things": {"a", "b"}}) == {"things": {}}
+    await documents.commit([Write("things", "a", None, {"_id": "a", "n": 1})], [])
+    assert (await one(documents, "things", "a")) == {"_id": "a", "n": 1, REVISION: 1}
+    await documents.commit([Write("things", "a", 1, {"_id": "a", "n": 2})], [])
+    assert (await one(documents, "things", "a")) == {"_id": "a", "n": 2, REVISION: 2}
+    await documents.commit([Write("things", "a", 2, None)], [])
+    assert await one(documents, "things", "a") is None
+
+
+@pytest.mark.parametrize("stale", [
+    Write("things", "a", None, {"_id": "a", "n": 9}),  # created meanwhile by someone else
+    Write("things", "a", 5, {"_id": "a", "n": 9}),  # written since we read it
+    Write("things", "a", 5, None),  # deleting a version that is gone
+    Write("things", "zz", 1, {"_id": "zz"}),  # updating what does not exist
+])
+async def test_a_stale_write_is_a_conflict_and_nothing_of_the_commit_lands(documents, stale):
+    await documents.commit([Write("things", "a", None, {"_id": "a", "n": 1})], [])
+    before = await documents.load({"things": {"a", "b", "zz"}})
+    with pytest.raises(Conflict):
+        await documents.commit([Write("things", "b", None, {"_id": "b"}), stale],
+                               [{"_id": "input-1", "output": []}])
+    assert await documents.load({"things": {"a", "b", "zz"}}) == before
+    assert await documents.answers(["input-1"]) == {}
+
+
+async def test_answers_are_kept_once_per_input(documents):
+    await documents.commit([], [{"_id": "in-1", "output": [{"x": 1}]}, {"_id": "in-2", "output": []}])
+    assert {k: v["output"] for k, v in (await documents.answers(["in-1", "in-2", "in-3"])).items()} == {
+        "in-1": [{"x": 1}], "in-2": []}
+    with pytest.raises(Conflict):  # another instance answered it meanwhile
+        await documents.commit([Write("things", "c", None, {"_id": "c"})], [{"_id": "in-1", "output": []}])
+    assert await one(documents, "things", "c") is None
+
+
+# ---- the unit of work over them --------------------------------------------------------
+
+
+SOURCE = "urn:test"
+
+
+@dataclass
+class Counter:
+    """A tiny service: each StaffRemoved counts per unit and answers with nothing; a staff id
+    starting with "boom" is a handler bug; one starting with "far-" reads a document its
+    `needs` did not name."""
+
+    def routes(self):
+        return {"directory": {"staff.removed": self.removed}}
+
+    def needs(self, event: Event):
+        return {"counts": [event.data.unit_id]}
+
+    def decide(self, view: View, event: Event) -> Decision:
+        return self.removed(view, event)
+
+    def removed(self, view: View, event: Event) -> Decision:
+        data: StaffRemoved = event.data
+        if data.staff_id.startswith("boom"):
+            raise ValueError("a bug")
+        count = view.get("counts", data.unit_id) or {"_id": data.unit_id, "n": 0, "seen": []}
+        changes = [Put("counts", {**count, "n": count["n"] + 1, "seen": [*count["seen"], data.staff_id]})]
+        if data.staff_id.startswith("far-"):
+            other = view.get("counts", "far")  # not in `needs`: loaded late
+            changes.append(Put("counts", {"_id": "far", "n": (other or {"n": 0})["n"] + 1, "seen": []}))
+        if data.staff_id.startswith("gone-"):
+            changes.append(Delete("counts", data.unit_id))
+        return Decision.of(*changes, publish=[new_event(data, key=data.unit_id, source=SOURCE, derived_from=event)])
+
+
+def removal(staff_id: str, unit_id: str = "U1") -> Event:
+    return new_event(StaffRemoved(staff_id=staff_id, unit_id=unit_id), key=unit_id, source="urn:hr")
+
+
+async def test_a_batch_sees_its_own_changes_and_commits_once(documents):
+    unit = UnitOfWork(documents, Counter())
+    outcomes = await unit.run([removal("s1"), removal("s2"), removal("s3", "U2"), removal("far-1")])
+    assert [o.error for o in outcomes] == [None] * 4
+    assert strip(await one(documents, "counts", "U1")) == {"_id": "U1", "n": 3, "seen": ["s1", "s2", "far-1"]}
+    assert (await one(documents, "counts", "U1"))[REVISION] == 1  # one write for three changes
+    assert strip(await one(documents, "counts", "far")) == {"_id": "far", "n": 1, "seen": []}
+    assert len(await documents.answers([o.event.dedup_key for o in outcomes])) == 4
+
+
+async def test_an_input_answered_before_is_answered_the_same_and_changes_nothing(documents):
+    unit = UnitOfWork(documents, Counter())
+    first = removal("s1")
+    [done] = await unit.run([first])
+    again = await unit.run([first, removal("s2"), first])
+    assert [o.repeated for o in again] == [True, False, True]
+    assert [e.id for e in again[0].publish] == [e.id for e in done.publish] == [e.id for e in again[2].publish]
+    assert (await one(documents, "counts", "U1"))["n"] == 2
+
+
+async def test_a_handler_error_is_that_input_s_fate_alone(documents):
+    unit = UnitOfWork(documents, Counter())
+    outcomes = await unit.run([removal("s1"), removal("boom"), removal("s2")])
+    assert isinstance(outcomes[1].error, ValueError) and outcomes[0].error is outcomes[2].error is None
+    assert (await one(documents, "counts", "U1"))["n"] == 2
+    assert await documents.answers([outcomes[1].event.dedup_key]) == {}  # a replayed dead letter decides again
+
+
+async def test_created_and_deleted_in_one_batch_writes_nothing(documents):
+    unit = UnitOfWork(documents, Counter())
+    await unit.run([removal("s1", "U9"), removal("gone-1", "U9")])
+    assert await one(documents, "counts", "U9") is None
+
+
+async def test_the_pin_hook_replaces_what_is_published_and_stored(documents):
+    def pin(event: Event) -> Event:  # the rebuild's: the copy the log holds, here an older time
+        return dataclasses.replace(event, time=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+
+    unit = UnitOfWork(documents, Counter(), pin=pin)
+    [outcome] = await unit.run([removal("s1")])
+    assert outcome.publish[0].time.year == 2020
+    stored = await documents.answers([outcome.event.dedup_key])
+    assert stored[outcome.event.dedup_key]["output"][0]["time"].year == 2020
+
+
+async def test_a_handler_reading_beyond_the_view_is_told_so():
+    view = View()
+    with pytest.raises(NotLoaded):
+        view.get("counts", "nobody-asked")
+
+
+async def test_two_instances_on_one_database_conflict_and_the_second_decides_again(mongo):
+    name = f"contract_{uuid.uuid4().hex[:8]}"
+    try:
+        a = UnitOfWork(MongoDocuments(mongo[name]), Counter())
+        b = UnitOfWork(MongoDocuments(mongo[name]), Counter())
+        await a.run([removal("s0")])
+
+        class Interleaved(MongoDocuments):
+            """b reads, then a commits, then b commits: b's read is stale."""
+
+            async def commit(self, writes, answers):
+                await a.run([removal("s-a")])
+                await super().commit(writes, answers)
+
+        b.documents = Interleaved(mongo[name])
+        with pytest.raises(Conflict):
+            await b.run([removal("s-b")])
+        b.documents = MongoDocuments(mongo[name])
+        await b.run([removal("s-b")])
+        doc = await mongo[name]["counts"].find_one({"_id": "U1"})
+        assert doc["n"] == 3 and doc["seen"] == ["s0", "s-a", "s-b"]
+        assert await mongo[name][ANSWERS].count_documents({}) == 3
+    finally:
+        await mongo.drop_database(name)
