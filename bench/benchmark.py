@@ -131,6 +131,10 @@ class Bench:
         await asyncio.sleep(5)
         self.result["idle_cpu_percent"] = {n: (observe.cpu_seconds(self.pid(n)) - before[n]) / 5 * 100 for n in SERVICES}
 
+    async def units(self, name: str) -> tuple[float, float] | None:
+        """(batches, inputs) the service's unit of work committed so far; None if it has none."""
+        return await observe.unit_of_work_counts(self.stack.services[name][0].http_port)
+
     async def throughput(self) -> None:
         n = self.args.nominations
         step(f"throughput: {n} nominations published at once")
@@ -140,6 +144,7 @@ class Bench:
         srv0 = {name: observe.cpu_seconds(pid) for name, pid in servers.items()}
         docs0 = {name: await observe.documents(self.mongo, db) for name, db in self.dbs.items()}
         db0 = await observe.db_counters(self.mongo, self.own)
+        units0 = {name: await self.units(name) for name in SERVICES}
         mark = len(self.observer.records)
         if self.profiler:
             for name in SERVICES:
@@ -160,6 +165,7 @@ class Bench:
         await self.caught_up(["notifications"])
         ended["notifications"], cpu1["notifications"] = time.time(), observe.cpu_seconds(self.pid("notifications"))
         db1["notifications"] = await observe.db_counters(self.mongo, self.own)
+        units1 = {name: await self.units(name) for name in SERVICES}
         srv1 = {name: observe.cpu_seconds(pid) for name, pid in servers.items()}
         finished = time.time()
         if self.profiler:
@@ -201,6 +207,10 @@ class Bench:
                 "round_trips": (rt := db1[name].minus(db0).round_trips(self.dbs[name])),
                 "round_trips_per_event": rt / consumed[name] if rt is not None else None,
                 "round_trips_per_nomination": rt / n if rt is not None else None,
+                # Services writing through a unit of work count their batches (shared/unit_of_work.py).
+                "batches": (batches := units1[name][0] - units0[name][0]) if units1[name] else None,
+                "inputs_per_batch": (units1[name][1] - units0[name][1]) / batches if units1[name] and batches else None,
+                "round_trips_per_batch": rt / batches if units1[name] and batches and rt is not None else None,
                 "commands_by_collection": db1[name].minus(db0).breakdown(self.dbs[name]),
                 "documents_created": created[name],
                 "documents_by_collection": {c: docs1[name].get(c, 0) - docs0[name].get(c, 0) for c in docs1[name]},

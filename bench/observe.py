@@ -10,6 +10,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient, monitoring
 
@@ -260,3 +261,17 @@ def sustained_rate(times: list[float]) -> float:
     lo, hi = len(ordered) // 10, len(ordered) * 9 // 10
     span = ordered[hi] - ordered[lo]
     return (hi - lo) / span if span > 0 else float("inf")
+
+
+async def unit_of_work_counts(http_port: int) -> tuple[float, float] | None:
+    """(batches, inputs) from a service's /metrics; None when it writes per event."""
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        text = (await client.get(f"http://127.0.0.1:{http_port}/metrics")).text
+    found = {}
+    for line in text.splitlines():
+        for name in ("exemplars_unit_of_work_batches_total", "exemplars_unit_of_work_inputs_total"):
+            if line.startswith(name + " "):
+                found[name] = float(line.split()[1])
+    if len(found) < 2:
+        return None
+    return found["exemplars_unit_of_work_batches_total"], found["exemplars_unit_of_work_inputs_total"]

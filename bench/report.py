@@ -56,6 +56,9 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
             rt = s["round_trips_per_event"]
             add("    database round trips per event (per nomination)",
                 f"{_n(rt, 1)} ({_n(s['round_trips_per_nomination'], 1)})" if rt is not None else "n/a")
+            if s.get("round_trips_per_batch") is not None:
+                add("    database round trips per batch (inputs per batch)",
+                    f"{_n(s['round_trips_per_batch'], 1)} ({_n(s['inputs_per_batch'], 1)})")
             net = s["cpu_us_per_event_net_of_idle"]
             add("    CPU per event, net of idle polling (gross)",
                 f"{_n(net)} us ({_n(s['cpu_us_per_event'])} us)", "<= 300 us", net <= 300)

@@ -226,7 +226,8 @@ def subscribe(
         if event.type not in handlers:
             if ignore_unhandled:
                 return None
-            return _dead_letter(record, service, UNEXPECTED_TYPE, f"{event.type} is not accepted on {topic}")
+            with logs.about(event_id=event.id, event_type=event.type, subject=event.subject or event.key):
+                return _dead_letter(record, service, UNEXPECTED_TYPE, f"{event.type} is not accepted on {topic}")
         return event
 
     async def handle_record(record) -> list[Outgoing]:

@@ -29,6 +29,7 @@ from typing import Any
 from faststream import BaseMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 from shared.events import short_type
 from shared.lag import LagProbe
@@ -169,6 +170,10 @@ class ServiceMetrics:
                 self.lag_ok.set(0)
             self._lag_read_at = time.monotonic()
 
+    def track_units(self, unit: Any) -> None:
+        """Count the batches a unit of work committed and the inputs they held (shared/unit_of_work.py)."""
+        self.registry.register(_UnitsCollector(unit))
+
     def refresh_progress(self) -> None:
         self.failing.clear()
         for stall in PROGRESS.failing():
@@ -180,6 +185,22 @@ class ServiceMetrics:
         await self.refresh_lag()
         self.refresh_progress()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _UnitsCollector:
+    """Read from the unit of work when scraped: it counts, the registry only shows."""
+
+    def __init__(self, unit: Any) -> None:
+        self.unit = unit
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self):
+        yield CounterMetricFamily("exemplars_unit_of_work_batches", "Batches committed as one unit of work",
+                                  value=self.unit.batches)
+        yield CounterMetricFamily("exemplars_unit_of_work_inputs", "Inputs in the batches committed",
+                                  value=self.unit.inputs)
 
 
 class _CountPublished(BaseMiddleware):

@@ -181,7 +181,10 @@ class UnitOfWork:
     pin: Callable[[Event], Event] = _same
     # Run on each decision's events before it is accepted; raising makes it that input's error.
     check: Callable[[list[Event]], None] | None = None
-    loads: int = 0  # load queries issued, for the benchmark
+    # For /metrics and the benchmark: batches committed, inputs they held, load queries issued.
+    batches: int = 0
+    inputs: int = 0
+    loads: int = 0
 
     async def run(self, events: list[Event]) -> list[Outcome]:
         """Decide and commit `events` (in the order given). Raises `Conflict` or an outage, in
@@ -216,6 +219,8 @@ class UnitOfWork:
             new_answers.append(answer_document(event, publish))
             outcomes.append(Outcome(event, publish))
         await self.documents.commit(view.writes(), new_answers)
+        self.batches += 1
+        self.inputs += len(events)
         return outcomes
 
     async def _decide(self, view: View, event: Event) -> Decision:

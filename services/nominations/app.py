@@ -37,7 +37,7 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings)
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings))
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.NOMINATIONS, title="nominations.out",
                      description="Answers to submissions and withdrawals, and quota shortfall notices.")

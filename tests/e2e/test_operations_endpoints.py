@@ -100,6 +100,10 @@ async def test_counters_move_with_answers_and_refusals_and_not_with_redelivery(n
     assert value(again, "faststream_received_processed_messages_total", handler=INTAKE, status="acked") >= 1
     assert value(again, "faststream_published_messages_total", destination=topics.NOMINATIONS, status="success") >= 3
     assert value(again, "faststream_received_processed_messages_duration_seconds_count", handler=INTAKE) >= 1
+    # The unit of work: three inputs took at least one batch, at most three; none is counted before it commits.
+    batches = value(again, "exemplars_unit_of_work_batches_total") - value(before, "exemplars_unit_of_work_batches_total")
+    inputs = value(again, "exemplars_unit_of_work_inputs_total") - value(before, "exemplars_unit_of_work_inputs_total")
+    assert 1 <= batches <= inputs and inputs >= 3
 
 
 def _answer_ids(event) -> set[str]:
