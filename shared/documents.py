@@ -13,7 +13,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from shared.unit_of_work import ANSWERS, REVISION, Conflict, Write
+from shared.unit_of_work import ANSWERS, REVISION, Conflict, Where, Write
 
 DUPLICATE_KEY = 11000
 
@@ -30,6 +30,10 @@ class MemoryDocuments:
             docs = self.collections.get(name, {})
             found[name] = {i: copy.deepcopy(docs[i]) for i in ids if i in docs}
         return found
+
+    async def query(self, queries: list[Where]) -> dict[Where, list[dict]]:
+        return {q: [copy.deepcopy(d) for d in self.collections.get(q.collection, {}).values() if q.matches(d)]
+                for q in queries}
 
     async def answers(self, keys: list[str]) -> dict[str, dict]:
         kept = self.collections.get(ANSWERS, {})
@@ -73,6 +77,14 @@ class MongoDocuments:
         for name, ids in needs.items():
             self.round_trips += 1
             found[name] = {doc["_id"]: doc async for doc in self.db[name].find({"_id": {"$in": list(ids)}})}
+        return found
+
+    async def query(self, queries: list[Where]) -> dict[Where, list[dict]]:
+        found = {}
+        for q in queries:
+            self.round_trips += 1
+            where = {} if q.field is None else {q.field: {"$in": list(q.values)}}
+            found[q] = await self.db[q.collection].find(where).to_list()
         return found
 
     async def answers(self, keys: list[str]) -> dict[str, dict]:

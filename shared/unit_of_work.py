@@ -29,6 +29,7 @@ from shared import envelope
 from shared.envelope import Event
 
 ANSWERS = "answers"
+QUERIES = "?"  # the key of `needs` under which a handler lists the `Where` queries it asks
 REVISION = "_rev"  # how many times the document was written; compared, never shown
 
 
@@ -64,13 +65,33 @@ NOTHING = Decision()
 Needs = Mapping[str, Iterable[Any]]  # collection -> ids
 
 
-class NotLoaded(Exception):
-    """A handler read a document its `needs` did not name."""
+@dataclass(frozen=True)
+class Where:
+    """Every document of `collection` whose `field` holds one of `values` (for a list field: any
+    of them); every document of it when `field` is None. The one query shape both stores
+    answer, so neither has to interpret anyone's filters."""
 
-    def __init__(self, collection: str, doc_id: Any) -> None:
-        super().__init__(f"{collection}/{doc_id} was not loaded")
+    collection: str
+    field: str | None = None
+    values: tuple = ()
+
+    def matches(self, doc: dict) -> bool:
+        if self.field is None:
+            return True
+        value = doc.get(self.field)
+        if isinstance(value, list):
+            return any(v in self.values for v in value)
+        return value in self.values
+
+
+class NotLoaded(Exception):
+    """A handler read a document (or asked a query) its `needs` did not name."""
+
+    def __init__(self, collection: str, doc_id: Any = None, query: Where | None = None) -> None:
+        super().__init__(f"{query or f'{collection}/{doc_id}'} was not loaded")
         self.collection = collection
         self.doc_id = doc_id
+        self.query = query
 
 
 class HandlerFailed(Exception):
@@ -98,6 +119,9 @@ class Documents(Protocol):
     async def load(self, needs: Mapping[str, set]) -> dict[str, dict[Any, dict]]:
         """The documents that exist among those named, revision included."""
 
+    async def query(self, queries: list[Where]) -> dict[Where, list[dict]]:
+        """The documents each query matches, revision included."""
+
     async def answers(self, keys: list[str]) -> dict[str, dict]:
         """The stored answers among the inputs named, by input key."""
 
@@ -112,6 +136,7 @@ class View:
         self._docs: dict[tuple[str, Any], dict | None] = {}
         self._read_at: dict[tuple[str, Any], int | None] = {}
         self._changed: dict[tuple[str, Any], None] = {}  # in order of first change
+        self._queried: set[Where] = set()
 
     def get(self, collection: str, doc_id: Any) -> dict | None:
         """A copy of the document, or None when it does not exist."""
@@ -121,8 +146,25 @@ class View:
             raise NotLoaded(collection, doc_id) from None
         return copy.deepcopy(doc) if doc is not None else None
 
+    def where(self, query: Where) -> list[dict]:
+        """Copies of the documents matching `query` now (the batch's changes included), by id."""
+        if query not in self._queried:
+            raise NotLoaded(query.collection, query=query)
+        found = [doc for (collection, _), doc in self._docs.items()
+                 if collection == query.collection and doc is not None and query.matches(doc)]
+        return [copy.deepcopy(doc) for doc in sorted(found, key=lambda d: str(d["_id"]))]
+
     def knows(self, collection: str, doc_id: Any) -> bool:
         return (collection, doc_id) in self._docs
+
+    def asked(self, query: Where) -> bool:
+        return query in self._queried
+
+    def add_query(self, query: Where, found: list[dict]) -> None:
+        """Whatever matched then: a document that matches only after this batch changed it is in
+        the view already, so `where` over everything the view holds stays complete."""
+        self.add({query.collection: {doc["_id"] for doc in found}}, {query.collection: {d["_id"]: d for d in found}})
+        self._queried.add(query)
 
     def add(self, wanted: Mapping[str, set], found: Mapping[str, Mapping[Any, dict]]) -> None:
         for collection, ids in wanted.items():
@@ -152,7 +194,8 @@ class View:
 
 
 class Decider(Protocol):
-    """A service's handlers, as one object: what each event needs and what it decides."""
+    """A service's handlers, as one object: what each event needs and what it decides.
+    `needs` may also hold `Where` queries, under the key `QUERIES`."""
 
     def needs(self, event: Event) -> Needs: ...
 
@@ -233,7 +276,8 @@ class UnitOfWork:
                     if not view.knows(change.collection, key):
                         raise NotLoaded(change.collection, key)
             except NotLoaded as missing:
-                await self._fetch(view, {missing.collection: {missing.doc_id}})
+                await self._fetch(view, {QUERIES: {missing.query}} if missing.query else
+                                  {missing.collection: {missing.doc_id}})
                 continue
             except Exception as exc:
                 raise HandlerFailed() from exc
@@ -249,8 +293,16 @@ class UnitOfWork:
             await self._fetch(view, wanted)
 
     async def _fetch(self, view: View, wanted: dict[str, set]) -> None:
-        self.loads += len(wanted)
-        view.add(wanted, await self.documents.load(wanted))
+        queries = [q for q in wanted.pop(QUERIES, ()) if not view.asked(q)]
+        if queries:
+            self.loads += len(queries)
+            for query, found in (await self.documents.query(queries)).items():
+                view.add_query(query, found)
+        # Documents a query brought are known already: only the rest is read by id.
+        wanted = {c: {i for i in ids if not view.knows(c, i)} for c, ids in wanted.items()}
+        if wanted := {c: ids for c, ids in wanted.items() if ids}:
+            self.loads += len(wanted)
+            view.add(wanted, await self.documents.load(wanted))
 
 
 _MAX_LATE_LOADS = 8

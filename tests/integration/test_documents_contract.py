@@ -14,6 +14,7 @@ from shared.envelope import Event, new_event
 from shared.events import StaffRemoved
 from shared.unit_of_work import (
     ANSWERS,
+    QUERIES,
     REVISION,
     Conflict,
     Decision,
@@ -22,6 +23,7 @@ from shared.unit_of_work import (
     Put,
     UnitOfWork,
     View,
+    Where,
     Write,
 )
 
@@ -82,6 +84,21 @@ async def test_answers_are_kept_once_per_input(documents):
     assert await one(documents, "things", "c") is None
 
 
+@pytest.mark.parametrize(("query", "expected"), [
+    (Where("things"), ["a", "b", "c"]),
+    (Where("things", "kind", ("x",)), ["a", "c"]),
+    (Where("things", "tags", ("red", "blue")), ["a", "b"]),  # a list field: any of them
+    (Where("things", "kind", ("nothing",)), []),
+])
+async def test_a_query_is_one_field_holding_one_of_some_values(documents, query, expected):
+    await documents.commit([Write("things", "a", None, {"_id": "a", "kind": "x", "tags": ["red"]}),
+                            Write("things", "b", None, {"_id": "b", "kind": "y", "tags": ["green", "blue"]}),
+                            Write("things", "c", None, {"_id": "c", "kind": "x", "tags": []})], [])
+    [(asked, found)] = (await documents.query([query])).items()
+    assert asked == query and sorted(d["_id"] for d in found) == expected
+    assert all(d[REVISION] == 1 for d in found)
+
+
 # ---- the unit of work over them --------------------------------------------------------
 
 
@@ -115,6 +132,25 @@ class Counter:
         if data.staff_id.startswith("gone-"):
             changes.append(Delete("counts", data.unit_id))
         return Decision.of(*changes, publish=[new_event(data, key=data.unit_id, source=SOURCE, derived_from=event)])
+
+
+@dataclass
+class Census:
+    """Counts, per event, the units whose count is at least one, through a query: later events
+    of a batch see the documents earlier ones created."""
+
+    def routes(self):
+        return {"directory": {"staff.removed": self.decide}}
+
+    def needs(self, event: Event):
+        return {"counts": [event.data.unit_id], QUERIES: [Where("counts", "open", (True,))]}
+
+    def decide(self, view: View, event: Event) -> Decision:
+        data: StaffRemoved = event.data
+        count = view.get("counts", data.unit_id) or {"_id": data.unit_id, "n": 0, "open": True}
+        open_units = [d["_id"] for d in view.where(Where("counts", "open", (True,)))]
+        closing = data.staff_id.startswith("close-")
+        return Decision.of(Put("counts", {**count, "n": count["n"] + 1, "open": not closing, "saw": open_units}))
 
 
 def removal(staff_id: str, unit_id: str = "U1") -> Event:
@@ -196,3 +232,12 @@ async def test_two_instances_on_one_database_conflict_and_the_second_decides_aga
         assert await mongo[name][ANSWERS].count_documents({}) == 3
     finally:
         await mongo.drop_database(name)
+
+
+async def test_queries_see_the_batch_s_own_changes(documents):
+    unit = UnitOfWork(documents, Census())
+    await unit.run([removal("s1", "U1")])
+    await unit.run([removal("s2", "U2"), removal("close-3", "U1"), removal("s4", "U3")])
+    saw = {d["_id"]: d["saw"] for d in (await documents.query([Where("counts")]))[Where("counts")]}
+    assert saw == {"U1": ["U1", "U2"], "U2": ["U1"], "U3": ["U2"]}
+    assert unit.loads <= 2 + 3  # per batch: one query and one read by id, and nothing late
