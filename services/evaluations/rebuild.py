@@ -15,7 +15,7 @@ from typing import Any
 from services.evaluations import domain
 from services.evaluations.criteria import load_criteria
 from services.evaluations.decisions import SOURCE
-from services.evaluations.domain import SCORING, Candidate, Status
+from services.evaluations.domain import Candidate, Status
 from services.evaluations.exemplar_rules import UnitPeriod
 from services.evaluations.follow_up import FollowUp
 from services.evaluations.handlers import Lifecycle, by_topic
@@ -27,7 +27,9 @@ from services.evaluations.store import (
     date,
     day,
     events_of,
+    load_changes,
     new_exemplar,
+    open_seats,
     outbox_entry,
     outbox_entry_of,
     review_id,
@@ -70,6 +72,8 @@ COMPARISON: dict[str, Comparison] = {
     "answers": Comparison(),
     "applied_events": Comparison(),
     "notices": Comparison(),
+    # A set of evaluation ids, added to by inputs of every partition: kept in the order applied.
+    "loads": Comparison(unordered=frozenset({"open"})),
 }
 
 COLLECTIONS = tuple(COMPARISON)
@@ -166,16 +170,18 @@ class MemoryStore:
         self.units, self.staff = self.collections["units"], self.collections["staff"]
         self.answers, self.notices = self.collections["answers"], self.collections["notices"]
         self.reviews, self.applied_events = self.collections["reviews"], self.collections["applied_events"]
+        self.loads = self.collections["loads"]
 
-    def _entry(self, event: Event, output: list[Event], records: list[Record] = (), rev: int = 1) -> dict[str, Any]:
-        return outbox_entry(event, self.log.pin_all(output), records, rev=rev)
+    def _entry(self, event: Event, output: list[Event], records: list[Record] = (), rev: int = 1,
+               loads: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        return outbox_entry(event, self.log.pin_all(output), records, rev=rev, loads=loads)
 
     # ---- aggregates ------------------------------------------------------------------------
 
     async def create(self, collection: MemoryCollection, doc: dict, event: Event, output: list[Event]) -> bool:
         if doc["_id"] in collection.docs:
             return False  # the DuplicateKeyError case
-        entry = self._entry(event, output)
+        entry = self._entry(event, output, loads=load_changes(collection.name, None, doc))
         collection.docs[doc["_id"]] = copy.deepcopy({**doc, "rev": 1, "created_at": event.time,
                                                      "updated_at": event.time, "outbox": [entry]})
         self._settle(collection.name, doc["_id"], event, entry)
@@ -186,18 +192,21 @@ class MemoryStore:
         current = collection.docs.get(doc["_id"])
         if current is None or current["rev"] != doc["rev"] or outbox_entry_of(current, event) is not None:
             return False
-        entry = self._entry(event, output, records, rev=doc["rev"] + 1)
+        entry = self._entry(event, output, records, rev=doc["rev"] + 1,
+                            loads=load_changes(collection.name, current, {**current, **changes}))
         current.update(copy.deepcopy(changes), rev=doc["rev"] + 1, updated_at=event.time)
         current["outbox"] = with_entry(current["outbox"], copy.deepcopy(entry))
         self._settle(collection.name, doc["_id"], event, entry)
         return True
 
     def _settle(self, collection: str, doc_id: str, event: Event, entry: dict) -> None:
-        """`EvaluationStore.settle`: the history documents, then the answer kept for good."""
+        """`EvaluationStore.settle`: the history documents, the loads, then the answer kept for good."""
         for record in entry.get("records", []):
             history, doc = self.collections[record["collection"]].docs, record["doc"]
             if doc["_id"] not in history or (record["replaces"] and history[doc["_id"]]["rev"] < doc["rev"]):
                 history[doc["_id"]] = copy.deepcopy(doc)
+        if "loads" in entry:
+            self._count_load(doc_id, entry["loads"])
         self.answers.docs.setdefault(answer_id(collection, doc_id, event),
                                      answer_document(collection, doc_id, event, copy.deepcopy(entry["output"])))
 
@@ -231,14 +240,26 @@ class MemoryStore:
         return [_without(doc, "outbox") for _, doc in sorted(self.evaluations.docs.items()) if doc["status"] in wanted]
 
     async def open_assignments(self) -> dict[str, int]:
-        load: dict[str, int] = {}
-        for doc in self._scoring():
-            for member in doc["panel"]:
-                load[member] = load.get(member, 0) + 1
-        return load
+        return {doc["_id"]: doc["n"] for doc in self.loads.docs.values() if doc["n"] > 0}
+
+    def _count_load(self, nomination_id: str, changes: dict[str, list[str]]) -> None:
+        """`EvaluationStore.count_load`: the same guarded `$push`/`$pull` with their counts, the
+        document created by the first join (an upsert) and never by a leave."""
+        joined = changes.get("join", [])
+        for evaluator in joined:
+            load = self.loads.docs.setdefault(evaluator, {"_id": evaluator, "open": [], "n": 0})
+            if nomination_id not in load["open"]:
+                load["open"].append(nomination_id)
+                load["n"] += 1
+        closed = set(joined) - open_seats(self.evaluations.docs.get(nomination_id))
+        for evaluator in sorted({*changes.get("leave", []), *closed}):
+            load = self.loads.docs.get(evaluator)
+            if load is not None and nomination_id in load["open"]:
+                load["open"].remove(nomination_id)
+                load["n"] -= 1
 
     def _scoring(self) -> list[dict]:
-        scoring = {s.value for s in SCORING}
+        scoring = {s.value for s in domain.SCORING}
         return [doc for doc in self.evaluations.docs.values() if doc["status"] in scoring]
 
     # ---- reminders -------------------------------------------------------------------------

@@ -15,16 +15,17 @@ replayed, a producer's retry days later) still gets it; a refusal, which changes
 goes only there. The follow-up history of an exemplar (reviews, replications, visits) lives
 in collections of its own, one document per report, written after the change from the
 outbox entry that carries them, with the exemplar keeping counters and the latest review.
+Each evaluator's open load is kept the same way, in `loads` (`count_load` says how).
 """
 
 import asyncio
 import datetime as dt
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.evaluations.domain import SCORING, Candidate, ExemplarStatus, Status
 from services.evaluations.exemplar_rules import Exemplar, UnitPeriod
@@ -51,6 +52,9 @@ INDEXES = {
 HISTORY = {"reviews": "period", "replications": "n", "visits": "n"}
 Record = dict[str, Any]  # {"collection": one of HISTORY, "doc": a history document with its `_id`}
 SCORING_VALUES = [s.value for s in SCORING]
+# The aggregates whose changes move evaluators' open load (`load_changes`).
+COUNTED = "evaluations"
+DUPLICATE_KEY = 11000
 
 
 def day(value: dt.date | None) -> dt.datetime | None:
@@ -79,6 +83,7 @@ class EvaluationStore:
         self.replications = db["replications"]
         self.visits = db["visits"]
         self.applied_events = db["applied_events"]
+        self.loads = db["loads"]
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.db, INDEXES)
@@ -87,7 +92,7 @@ class EvaluationStore:
 
     async def create(self, collection: AsyncCollection, doc: dict[str, Any], event: Event, output: list[Event]) -> bool:
         """Insert a new aggregate answering `event`; False when the id exists already."""
-        entry = outbox_entry(event, output)
+        entry = outbox_entry(event, output, loads=load_changes(collection.name, None, doc))
         doc = {**doc, "rev": 1, "created_at": event.time, "updated_at": event.time, "outbox": [entry]}
         try:
             await collection.insert_one(doc)
@@ -99,7 +104,8 @@ class EvaluationStore:
     async def commit(self, collection: AsyncCollection, doc: dict[str, Any], changes: dict[str, Any],
                      event: Event, output: list[Event], records: list[Record] = ()) -> bool:
         """Apply `changes` and remember the answer, unless the document moved on since it was read."""
-        entry = outbox_entry(event, output, records, rev=doc["rev"] + 1)
+        entry = outbox_entry(event, output, records, rev=doc["rev"] + 1,
+                             loads=load_changes(collection.name, doc, {**doc, **changes}))
         result = await collection.update_one(
             {"_id": doc["_id"], "rev": doc["rev"], "outbox.input": {"$ne": event.dedup_key}},
             {"$set": {**changes, "rev": doc["rev"] + 1, "updated_at": event.time}, "$push": outbox_push(entry)})
@@ -109,11 +115,14 @@ class EvaluationStore:
         return True
 
     async def settle(self, collection: str, doc_id: str, event: Event, entry: dict[str, Any]) -> None:
-        """What follows a change, from its outbox entry: the history documents it adds, then the
-        answer kept for good. Again on every redelivery that finds the entry: a crash may have
-        come in between, and both writes are idempotent."""
+        """What follows a change, from its outbox entry: the history documents it adds, the
+        evaluators' loads it moves, then the answer kept for good. Again on every redelivery that
+        finds the entry: a crash may have come in between, and every one of these writes is
+        idempotent."""
         for record in entry.get("records", []):
             await self.write_record(record)
+        if "loads" in entry:
+            await self.count_load(doc_id, entry["loads"])
         await insert_once(self.answers, answer_document(collection, doc_id, event, entry["output"]))
 
     async def write_record(self, record: dict[str, Any]) -> None:
@@ -172,13 +181,49 @@ class EvaluationStore:
         return await cursor.sort("_id", ASCENDING).to_list()
 
     async def open_assignments(self) -> dict[str, int]:
-        """Evaluations each evaluator still has to score (the load to balance)."""
-        cursor = await self.evaluations.aggregate([
-            {"$match": {"status": {"$in": SCORING_VALUES}}},
-            {"$unwind": "$panel"},
-            {"$group": {"_id": "$panel", "n": {"$sum": 1}}},
-        ])
-        return {doc["_id"]: doc["n"] async for doc in cursor}
+        """Evaluations each evaluator still has to score (the load to balance): one small
+        document per evaluator, not a scan of the open evaluations."""
+        return {doc["_id"]: doc["n"] async for doc in self.loads.find({"n": {"$gt": 0}}, {"n": 1})}
+
+    async def count_load(self, nomination_id: str, changes: dict[str, list[str]]) -> None:
+        """Move the evaluators' loads as a change of `nomination_id` did (`load_changes`).
+
+        Each load document holds the set of evaluations its evaluator has open, with its size
+        `n` beside it in the same write: adding an id already there, or removing one that is
+        not, matches nothing, so a change counts once however often its entry is settled, and a
+        crash before the counters leaves them to the redelivery. A plain `$inc` could not tell
+        a second copy from the first; the set stays as small as the load.
+
+        A seat, once closed (member gone, evaluation completed or cancelled), never opens again
+        (recused members are never chosen again; no status returns to scoring). A join settled
+        late, after the evaluation moved on (a redelivered acceptance after the member left),
+        would count a closed seat: so the evaluation is read after the joins, and the seats it no
+        longer has open are taken back. The evaluation's write precedes its own leave's `$pull`,
+        so whichever order two instances run in, the seat ends removed."""
+        nid = nomination_id
+        if joined := changes.get("join"):
+            await self._bulk([UpdateOne({"_id": e, "open": {"$ne": nid}}, {"$push": {"open": nid}, "$inc": {"n": 1}},
+                                        upsert=True) for e in joined])
+            now = await self.evaluations.find_one({"_id": nid}, {"panel": 1, "status": 1})
+            closed = set(joined) - open_seats(now)
+            changes = {**changes, "leave": sorted({*changes.get("leave", []), *closed})}
+        if left := changes.get("leave"):
+            await self._bulk([UpdateOne({"_id": e, "open": nid}, {"$pull": {"open": nid}, "$inc": {"n": -1}})
+                              for e in left])
+
+    async def _bulk(self, updates: list[UpdateOne]) -> None:
+        for _ in range(2):
+            try:
+                await self.loads.bulk_write(updates, ordered=False)
+                return
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                # An upsert that matched nothing inserts a twin: either the id is in the set already
+                # (done), or another instance created the document meanwhile (not done). Once the
+                # document exists, a second try tells the two apart.
+                updates = [updates[e["index"]] for e in errors]
 
     async def find_evaluations(self, *, year: int | None, unit_id: str | None, status: str | None,
                                limit: int, offset: int) -> list[dict[str, Any]]:
@@ -277,10 +322,11 @@ class EvaluationStore:
 
     async def candidates(self) -> list[Candidate]:
         """Every current evaluator with their load."""
-        load = await self.open_assignments()
+        staff = self.staff.find({"roles": Role.EVALUATOR.value, "removed": {"$ne": True}}, {"applied": 0}).to_list()
+        evaluators, load = await asyncio.gather(staff, self.open_assignments())
         return [Candidate(doc["_id"], doc["unit_id"], frozenset(Role(r) for r in doc.get("roles", [])),
                           frozenset(Field(f) for f in doc.get("fields", [])), load.get(doc["_id"], 0))
-                async for doc in self.staff.find({"roles": Role.EVALUATOR.value, "removed": {"$ne": True}})]
+                for doc in evaluators]
 
 
 def new_exemplar(doc: dict[str, Any], event: Event) -> dict[str, Any]:
@@ -299,13 +345,32 @@ def record(collection: str, doc: dict[str, Any], *, replaces: bool = False) -> R
     return {"collection": collection, "doc": doc, "replaces": replaces}
 
 
-def outbox_entry(event: Event, output: list[Event], records: list[Record] = (), *, rev: int = 1) -> dict[str, Any]:
-    """What an aggregate remembers of an input: the answer, and the history documents the
-    change adds (stamped with the revision it makes, their write's guard)."""
+def outbox_entry(event: Event, output: list[Event], records: list[Record] = (), *, rev: int = 1,
+                 loads: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """What an aggregate remembers of an input: the answer, the history documents the
+    change adds (stamped with the revision it makes, their write's guard), and the
+    evaluators whose load it moves."""
     entry: dict[str, Any] = {"input": event.dedup_key, "output": [envelope.to_document(e) for e in output]}
     if records:
         entry["records"] = [{**r, "doc": {**r["doc"], "rev": rev}} for r in records]
+    if loads:
+        entry["loads"] = loads
     return entry
+
+
+def open_seats(doc: dict[str, Any] | None) -> set[str]:
+    """The evaluators for whom this evaluation counts in their load."""
+    return set(doc["panel"]) if doc and doc["status"] in SCORING_VALUES else set()
+
+
+def load_changes(collection: str, before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, list[str]]:
+    """Whose load a change of an evaluation moves, from its states before and after: derived
+    here, under every write, rather than by each handler, so no path that changes a panel or
+    a status can forget it."""
+    if collection != COUNTED:
+        return {}
+    was, now = open_seats(before), open_seats(after)
+    return {k: sorted(v) for k, v in (("join", now - was), ("leave", was - now)) if v}
 
 
 def outbox_entry_of(doc: dict | None, event: Event) -> dict[str, Any] | None:
