@@ -19,7 +19,8 @@ DUPLICATE_KEY = 11000
 
 
 class MemoryDocuments:
-    """Every collection as a dict; one writer (a rebuild), so nothing ever conflicts."""
+    """Every collection as a dict, for one writer (a rebuild). Documents are shared with the
+    unit of work, never copied: both treat them as values (shared/unit_of_work.py `View`)."""
 
     def __init__(self) -> None:
         self.collections: dict[str, dict[Any, dict]] = {}
@@ -28,16 +29,16 @@ class MemoryDocuments:
         found: dict[str, dict[Any, dict]] = {}
         for name, ids in needs.items():
             docs = self.collections.get(name, {})
-            found[name] = {i: copy.deepcopy(docs[i]) for i in ids if i in docs}
+            found[name] = {i: docs[i] for i in ids if i in docs}
         return found
 
     async def query(self, queries: list[Where]) -> dict[Where, list[dict]]:
-        return {q: [copy.deepcopy(d) for d in self.collections.get(q.collection, {}).values() if q.matches(d)]
+        return {q: [d for d in self.collections.get(q.collection, {}).values() if q.matches(d)]
                 for q in queries}
 
     async def answers(self, keys: list[str]) -> dict[str, dict]:
         kept = self.collections.get(ANSWERS, {})
-        return {k: copy.deepcopy(kept[k]) for k in keys if k in kept}
+        return {k: kept[k] for k in keys if k in kept}
 
     async def commit(self, writes: list[Write], answers: list[dict]) -> None:
         for write in writes:
@@ -52,9 +53,9 @@ class MemoryDocuments:
             if write.doc is None:
                 docs.pop(write.id, None)
             else:
-                docs[write.id] = {**copy.deepcopy(write.doc), REVISION: (write.expected or 0) + 1}
+                docs[write.id] = {**write.doc, REVISION: (write.expected or 0) + 1}
         for answer in answers:
-            kept[answer["_id"]] = copy.deepcopy(answer)
+            kept[answer["_id"]] = answer
 
     def put(self, collection: str, doc: dict) -> None:
         """A document that no input decides (a rebuild's scheduled decisions, taken from the log)."""

@@ -67,8 +67,11 @@ class Nominations:
                                  "exemplar.recognized": self.recognized, "exemplar.not_recognized": self.not_recognized},
         }
 
+    def __post_init__(self) -> None:
+        self._by_type = {t: handler for by_type in self.routes().values() for t, handler in by_type.items()}
+
     def decide(self, view: View, event: Event) -> Decision:
-        return self._handlers()[event.type](view, event)
+        return self._by_type[event.type](view, event)
 
     def needs(self, event: Event) -> Needs:
         data = event.data
@@ -87,9 +90,6 @@ class Nominations:
             case EvaluationCompleted() | ExemplarRecognized() | ExemplarNotRecognized():
                 return {NOMINATIONS: [data.nomination_id]}
         return {}
-
-    def _handlers(self):
-        return {event_type: handler for by_type in self.routes().values() for event_type, handler in by_type.items()}
 
     # ---- intake ----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ and must not merge names a Vietnamese reader tells apart. No I/O beyond reading 
 packaged TR39 table once.
 """
 
+import functools
 import unicodedata
 from functools import cache
 from importlib import resources
@@ -63,6 +64,7 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", unicodedata.normalize("NFD", text).translate(_prototypes()))
 
 
+@functools.lru_cache(maxsize=8192)  # asked twice per submission (what to load, then the decision)
 def collective_identity(name: str) -> str:
     """The comparison form of a collective's name (NFC, so it stays readable in storage)."""
     # Invisibles go first so that one sitting between a letter and its mark cannot keep NFKC
