@@ -4,7 +4,8 @@
 - uses its own consumer group per (service, handler), starts from the earliest offset and
   commits manually, only after every record of the batch has been handled and every
   resulting publish (outputs and dead letters) has been confirmed by the broker;
-- processes the partitions of a batch concurrently and each partition in order;
+- processes each partition of a batch in order: the partitions concurrently, or the whole
+  batch as one unit of work (shared/unit_of_work.py) for a service that decides without I/O;
 - gives every record its own fate: whatever goes wrong with one record (decoding,
   validation, its size, its time, the handler, encoding or publishing its answers) ends
   as that record's dead letter, never as its neighbours' loss;
@@ -271,15 +272,12 @@ def subscribe(
             attempt += 1
             try:
                 return await unit.run(events)
-            except Conflict as exc:
-                log.info("batch of %s conflicted with another writer (attempt %d), deciding again: %s",
-                         subscription.group_id, attempt, exc)
-            except OUTAGES as exc:
-                log.warning("outage while committing a batch of %s (attempt %d): %r", subscription.group_id,
-                            attempt, exc)
-                if attempt >= STALLED_AFTER:
+            except (Conflict, *OUTAGES) as exc:
+                what = "conflicted with another writer" if isinstance(exc, Conflict) else "met an outage"
+                log.warning("batch of %s %s (attempt %d), deciding again: %r", subscription.group_id, what, attempt, exc)
+                if attempt >= STALLED_AFTER:  # a conflict that keeps coming is a stall too: show it
                     for topic_name, partition in by_partition:
-                        PROGRESS.failed(subscription.group_id, topic_name, partition, f"outage: {exc!r}")
+                        PROGRESS.failed(subscription.group_id, topic_name, partition, f"{what}: {exc!r}")
             await asyncio.sleep(_backoff(settings, attempt))
 
     async def handle_event(record, event: Event) -> list[Outgoing]:
