@@ -145,10 +145,13 @@ class View:
 
     def get(self, collection: str, doc_id: Any) -> dict | None:
         """The document (a shallow copy), or None when it does not exist."""
-        try:
-            doc = self._docs[(collection, doc_id)]
-        except KeyError:
-            raise NotLoaded(collection, doc_id) from None
+        key = (collection, doc_id)
+        if key not in self._docs:
+            if Where(collection) not in self._queried:
+                raise NotLoaded(collection, doc_id)
+            # The whole collection was read: what it did not hold does not exist.
+            self._docs[key], self._read_at[key] = None, None
+        doc = self._docs[key]
         return dict(doc) if doc is not None else None
 
     def where(self, query: Where) -> list[dict]:
@@ -160,7 +163,7 @@ class View:
         return [dict(doc) for doc in sorted(found, key=lambda d: str(d["_id"]))]
 
     def knows(self, collection: str, doc_id: Any) -> bool:
-        return (collection, doc_id) in self._docs
+        return (collection, doc_id) in self._docs or Where(collection) in self._queried
 
     def asked(self, query: Where) -> bool:
         return query in self._queried
@@ -183,8 +186,7 @@ class View:
     def apply(self, changes: Iterable[Change]) -> None:
         for change in changes:
             key = (change.collection, change.doc["_id"] if isinstance(change, Put) else change.id)
-            if key not in self._docs:
-                raise NotLoaded(*key)  # a blind write could overwrite what another instance wrote
+            self.get(*key)  # a blind write could overwrite what another instance wrote: NotLoaded
             self._docs[key] = change.doc if isinstance(change, Put) else None
             self._changed[key] = None
 

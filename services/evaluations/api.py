@@ -107,7 +107,7 @@ def _evaluation(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _exemplar(doc: dict[str, Any]) -> dict[str, Any]:
-    view = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "rev", "review_visits")}
+    view = {k: v for k, v in doc.items() if k not in ("_id", "review_visits")}
     view["exemplar_id"] = doc["_id"]
     view["adopting_units"] = len(doc.get("adopters", []))
     view["totals"] = _totals(doc)

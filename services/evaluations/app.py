@@ -8,8 +8,7 @@ from fastapi import FastAPI
 
 from services.evaluations.api import create_api
 from services.evaluations.criteria import load_criteria
-from services.evaluations.follow_up import FollowUp
-from services.evaluations.handlers import Lifecycle, by_topic
+from services.evaluations.handlers import Evaluations
 from services.evaluations.reminders import due_reminders
 from services.evaluations.settings import EvaluationsSettings
 from services.evaluations.store import EvaluationStore
@@ -38,13 +37,12 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     policy = programme.evaluation
     client = mongo.connect(settings)
     store = EvaluationStore(client[settings.mongo_database])
-    lifecycle = Lifecycle(store, registry, policy, settings.replacement_min_days)
-    follow_up = FollowUp(store)
+    handlers = Evaluations(registry, policy, settings.replacement_min_days)
     clock = clock or clock_for(settings.clock_today)
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    kafka.subscribe_service(broker, SERVICE, by_topic(store, lifecycle, follow_up), settings)
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings))
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.EVALUATIONS, title="evaluations.out",
                      description="Panels, reminders, results, recognitions, follow-up, and refused inputs.")

@@ -1,52 +1,30 @@
-"""Decide once per input event, whatever the redeliveries and the concurrent writers."""
+"""What every evaluations handler shares: the documents' names, the answers' ids and times.
+
+Documents (collection: id -> fields), all written through the unit of work
+(`shared/unit_of_work.py`) in the commit of the input that changed them:
+- evaluations: nomination id -> panel, recusals, vacancies, sheets, status, result, decision;
+- loads: evaluator id -> `open`, the evaluations they sit on that are still scoring, and `n`;
+- exemplars: "EX-" + nomination id -> the council's decision and the follow-up's counters;
+- reviews, replications, visits: one document per report (a review: per exemplar and period);
+- units: unit id -> name, parent, validity; staff: staff id -> unit, roles, fields, removed.
+"""
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pymongo.asynchronous.collection import AsyncCollection
-
-from services.evaluations.store import Conflict, EvaluationStore, Record
 from shared.envelope import Event, new_event
 from shared.events import InputRejected, Payload, Reason
+from shared.unit_of_work import Decision
 
 SOURCE = "urn:exemplars:evaluations"
+EVALUATIONS, LOADS, EXEMPLARS, UNITS, STAFF = "evaluations", "loads", "exemplars", "units", "staff"
+REVIEWS, REPLICATIONS, VISITS = "reviews", "replications", "visits"
 P = TypeVar("P", bound=Payload)
-# Rereads after a lost race before the event goes back to the consumer's retry.
-ATTEMPTS = 20
 
 
-@dataclass
-class Decision:
-    output: list[Event] = field(default_factory=list)
-    changes: dict[str, Any] | None = None  # None: nothing to write (and nothing to remember)
-    reasons: list[Reason] = field(default_factory=list)  # non-empty: refuse the input
-    # History documents the change adds (`store.record`), written after it from its outbox entry.
-    records: list[Record] = field(default_factory=list)
-
-
-Decide = Callable[[dict[str, Any] | None], Awaitable[Decision]]
-
-
-async def decide_once(store: EvaluationStore, collection: AsyncCollection, doc_id: str, event: Event, decide: Decide,
-                      *, subject: str, sender: str | None = None) -> list[Event]:
-    """Run `decide` on the current document and commit its changes with the answer, or return
-    the answer given before. A refusal is remembered on its own: the document does not change."""
-    for _ in range(ATTEMPTS):
-        doc, answer = await store.load(collection, doc_id, event)
-        if answer is not None:
-            return answer
-        decision = await decide(doc)
-        if decision.reasons:
-            answer = [rejected(event, decision.reasons, subject=subject, sender=sender)]
-            await store.keep_refusal(collection, doc_id, event, answer)
-            return answer
-        if decision.changes is None or doc is None:
-            return decision.output
-        if await store.commit(collection, doc, decision.changes, event, decision.output, decision.records):
-            return decision.output
-    raise Conflict(f"{collection.name}/{doc_id} kept changing while {event.type} {event.id} was applied")
+def refuse(event: Event, reasons: list[Reason], *, subject: str, sender: str | None = None) -> Decision:
+    """A refusal changes no document: it is only the input's answer."""
+    return Decision.of(publish=[rejected(event, reasons, subject=subject, sender=sender)])
 
 
 def rejected(event: Event, reasons: list[Reason], *, subject: str, sender: str | None) -> Event:
@@ -68,3 +46,16 @@ def now() -> dt.datetime:
     """Milliseconds, as BSON stores them: a republished answer is identical to the first."""
     current = dt.datetime.now(dt.UTC)
     return current.replace(microsecond=current.microsecond // 1000 * 1000)
+
+
+def day(value: dt.date | None) -> dt.datetime | None:
+    """BSON has no date type: days are stored as UTC midnights."""
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC) if value else None
+
+
+def date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value else None
+
+
+def review_id(exemplar_id: str, period: str) -> str:
+    return f"{exemplar_id}|{period}"

@@ -352,7 +352,7 @@ async def test_redelivered_inputs_change_nothing(service, producer, topic_log, m
     await outputs(topic_log, nomination_id, "exemplar.recognized", at_least=2)
     await outputs(topic_log, nomination_id, "evaluation.completed", at_least=3)
     after = await mongo[DB]["evaluations"].find_one({"_id": nomination_id})
-    assert after["rev"] == before["rev"] and after["sheets"] == before["sheets"] and after["status"] == "decided"
+    assert after["_rev"] == before["_rev"] and after["sheets"] == before["sheets"] and after["status"] == "decided"
     log = await topic_log(topics.EVALUATIONS)
     answers = [e for e in log.about(nomination_id) if e.type in ("evaluation.completed", "exemplar.recognized")]
     assert len({e.id for e in answers}) == 2  # the same two events, republished

@@ -16,12 +16,20 @@ import yaml
 from deploy.demo_data import MODELS, StaffMember, submission
 from services.evaluations.criteria import CRITERIA_DIR, load_criteria
 from services.evaluations.domain import NO_LONGER_ELIGIBLE
-from services.evaluations.handlers import Lifecycle
+from services.evaluations.handlers import Evaluations
 from services.evaluations.reminders import due_reminders
 from services.evaluations.store import EvaluationStore
 from shared.envelope import Event, new_event
-from shared.events import ConflictDeclared, NominationAccepted, ScoreSubmitted, StaffRegistered, StaffRemoved, UnitRegistered
+from shared.events import (
+    ConflictDeclared,
+    NominationAccepted,
+    ScoreSubmitted,
+    StaffRegistered,
+    StaffRemoved,
+    UnitRegistered,
+)
 from shared.programme import EvaluationPolicy
+from shared.unit_of_work import UnitOfWork
 from shared.vocabulary import Field, NomineeKind, Role
 
 POLICY = EvaluationPolicy(panel_size=3, scoring_days=30, reminder_days_before=(7, 2))
@@ -32,41 +40,53 @@ def at(day: str) -> dt.datetime:
     return dt.datetime.fromisoformat(day).replace(hour=9, tzinfo=dt.UTC)
 
 
+class Service:
+    """The service's handlers in the unit of work on the test's database, one input per batch."""
+
+    def __init__(self, store: EvaluationStore, registry=None) -> None:
+        self.store = store
+        self.work = UnitOfWork(store.documents, Evaluations(registry or load_criteria(), POLICY, replacement_min_days=7))
+
+    async def handle(self, event: Event) -> list[Event]:
+        [outcome] = await self.work.run([event])
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.publish
+
+
 @pytest.fixture
 async def world(mongo):
     db = mongo[f"evaluations_rules_{uuid.uuid4().hex[:8]}"]
     store = EvaluationStore(db)
     await store.ensure_indexes()
     for unit_id, parent in UNITS.items():
-        await store.apply_unit(new_event(UnitRegistered(unit_id=unit_id, name=f"Đơn vị {unit_id}", parent_id=parent,
-                                                        valid_from=dt.date(2020, 1, 1)), key=unit_id, source="urn:hr"))
+        await Service(store).handle(new_event(UnitRegistered(unit_id=unit_id, name=f"Đơn vị {unit_id}", parent_id=parent,
+                                                             valid_from=dt.date(2020, 1, 1)), key=unit_id, source="urn:hr"))
     yield store
     await mongo.drop_database(db.name)
 
 
-def lifecycle(store, registry=None) -> Lifecycle:
-    return Lifecycle(store, registry or load_criteria(), POLICY, replacement_min_days=7)
+def lifecycle(store, registry=None) -> Service:
+    return Service(store, registry)
 
 
-async def register(lc: Lifecycle, staff_id: str, unit_id: str, day: str, roles=(Role.EVALUATOR,)) -> tuple[Event, list[Event]]:
+async def register(lc: Service, staff_id: str, unit_id: str, day: str, roles=(Role.EVALUATOR,)) -> tuple[Event, list[Event]]:
     event = new_event(StaffRegistered(staff_id=staff_id, unit_id=unit_id, full_name=f"Cán bộ {staff_id}",
                                       email=f"{staff_id.lower()}@monre.gov.vn", roles=list(roles), fields=[Field.LAND]),
                       key=unit_id, source="urn:hr", time=at(day))
-    await lc.store.apply_staff(event)
-    return event, await lc.staff_changed(event)
+    return event, await lc.handle(event)
 
 
-async def remove(lc: Lifecycle, staff_id: str, unit_id: str, day: str) -> list[Event]:
-    event = new_event(StaffRemoved(staff_id=staff_id, unit_id=unit_id), key=unit_id, source="urn:hr", time=at(day))
-    await lc.store.remove_staff(event)
-    return await lc.staff_changed(event)
+async def remove(lc: Service, staff_id: str, unit_id: str, day: str) -> list[Event]:
+    return await lc.handle(new_event(StaffRemoved(staff_id=staff_id, unit_id=unit_id), key=unit_id, source="urn:hr",
+                                     time=at(day)))
 
 
-async def accept(lc: Lifecycle, nomination_id: str, day: str) -> list[Event]:
+async def accept(lc: Service, nomination_id: str, day: str) -> list[Event]:
     member = StaffMember("NOM-OFFICER", "U-NOM", "Lê Thị Lan", (Role.EMULATION_OFFICER,), ())
     sub = submission(nomination_id, member, 2024, MODELS[0])
     data = NominationAccepted(**sub.model_dump(), accepted_in_year=1, yearly_maximum=2)
-    return await lc.accepted(new_event(data, key=nomination_id, source="urn:exemplars:nominations", time=at(day)))
+    return await lc.handle(new_event(data, key=nomination_id, source="urn:exemplars:nominations", time=at(day)))
 
 
 def sheet(fraction: float, registry=None) -> dict[str, float]:
@@ -74,8 +94,8 @@ def sheet(fraction: float, registry=None) -> dict[str, float]:
     return {c.id: c.maximum * fraction for c in criteria}
 
 
-async def score(lc: Lifecycle, nomination_id: str, evaluator_id: str, fraction: float, day: str = "2024-03-20") -> list[Event]:
-    return await lc.score_submitted(new_event(ScoreSubmitted(nomination_id=nomination_id, evaluator_id=evaluator_id,
+async def score(lc: Service, nomination_id: str, evaluator_id: str, fraction: float, day: str = "2024-03-20") -> list[Event]:
+    return await lc.handle(new_event(ScoreSubmitted(nomination_id=nomination_id, evaluator_id=evaluator_id,
                                                              scores=sheet(fraction)),
                                               key=nomination_id, source="urn:portal", time=at(day)))
 
@@ -99,13 +119,13 @@ async def test_a_panel_waits_for_evaluators_and_every_seat_is_refilled(world):
     event, output = await register(lc, "d1", "U-D", "2024-03-10")
     assigned = only(output, "evaluation.panel_assigned")
     assert assigned.evaluators == ["b1", "c1", "d1"] and assigned.deadline == dt.date(2024, 3, 31)
-    rev = (await store.evaluation("N1"))["rev"]
-    assert await lc.staff_changed(event) == output  # redelivered: the same answer, nothing changes
-    assert (await store.evaluation("N1"))["rev"] == rev
+    rev = (await store.evaluations.find_one({"_id": "N1"}))["_rev"]
+    assert await lc.handle(event) == output  # redelivered: the same answer, nothing changes
+    assert (await store.evaluations.find_one({"_id": "N1"}))["_rev"] == rev
 
     recusal = new_event(ConflictDeclared(nomination_id="N1", evaluator_id="c1", reason="Vợ công tác tại đơn vị"),
                         key="N1", source="urn:portal", time=at("2024-03-12"))
-    nobody = only(await lc.conflict_declared(recusal), "evaluation.evaluator_replaced")
+    nobody = only(await lc.handle(recusal), "evaluation.evaluator_replaced")
     assert (nobody.recused_id, nobody.replacement_id, nobody.deadline) == ("c1", None, dt.date(2024, 3, 31))
     doc = await store.evaluation("N1")
     assert doc["status"] == "panel_incomplete" and doc["panel"] == ["b1", "d1"] and len(doc["vacancies"]) == 1
@@ -164,10 +184,10 @@ async def test_a_new_criteria_version_never_changes_a_running_evaluation(world, 
     upgraded = lifecycle(store, v2)
 
     for member in ("b1", "c1"):
-        assert await upgraded.score_submitted(new_event(ScoreSubmitted(
+        assert await upgraded.handle(new_event(ScoreSubmitted(
             nomination_id="V1", evaluator_id=member, scores=sheet(1.0)), key="V1", source="urn:portal")) == []
     low_novelty = sheet(1.0) | {"novelty": 0}
-    done = only(await upgraded.score_submitted(new_event(ScoreSubmitted(
+    done = only(await upgraded.handle(new_event(ScoreSubmitted(
         nomination_id="V1", evaluator_id="d1", scores=low_novelty), key="V1", source="urn:portal")), "evaluation.completed")
     assert (done.criteria.set_id, done.criteria.version) == ("land.collective", 1)
     assert {c.criterion_id: c.weight for c in done.breakdown}["novelty"] == 15

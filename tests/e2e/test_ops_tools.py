@@ -182,8 +182,10 @@ async def test_replay_to_the_topic_it_belonged_on_is_applied(stack, poison, mong
     unit_id = demo_data.units()[4].unit_id
 
     async def applied():
-        doc = await mongo["exemplars_nominations"]["units"].find_one({"_id": unit_id})
-        return doc and f"urn:hr:ops-test/{misplaced.event_id}" in doc.get("applied", [])
+        # Applied exactly when its answer is stored (shared/unit_of_work.py).
+        db = mongo["exemplars_nominations"]
+        answered = await db["answers"].find_one({"_id": f"urn:hr:ops-test/{misplaced.event_id}"})
+        return answered is not None and await db["units"].find_one({"_id": unit_id}) is not None
 
     await wait_until(applied, what="the directory event to be applied")
 

@@ -241,3 +241,29 @@ async def test_queries_see_the_batch_s_own_changes(documents):
     saw = {d["_id"]: d["saw"] for d in (await documents.query([Where("counts")]))[Where("counts")]}
     assert saw == {"U1": ["U1", "U2"], "U2": ["U1"], "U3": ["U2"]}
     assert unit.loads <= 2 + 3  # per batch: one query and one read by id, and nothing late
+
+
+@dataclass
+class Registry:
+    """Reads the whole `counts` collection: a unit it does not hold is known to be new,
+    without a read by id."""
+
+    def routes(self):
+        return {"directory": {"staff.removed": self.decide}}
+
+    def needs(self, event: Event):
+        return {QUERIES: [Where("counts")]}
+
+    def decide(self, view: View, event: Event) -> Decision:
+        count = view.get("counts", event.data.unit_id) or {"_id": event.data.unit_id, "n": 0}
+        return Decision.of(Put("counts", {**count, "n": count["n"] + 1}))
+
+
+async def test_a_collection_read_whole_answers_for_the_ids_it_did_not_hold(documents):
+    unit = UnitOfWork(documents, Registry())
+    await unit.run([removal("s1", "U1")])
+    loads = unit.loads
+    await unit.run([removal("s2", "U1"), removal("s3", "U2"), removal("s4", "U2")])
+    assert unit.loads - loads == 1  # the one query; U2, new, needed no read of its own
+    counts = {d["_id"]: d["n"] for d in (await documents.query([Where("counts")]))[Where("counts")]}
+    assert counts == {"U1": 2, "U2": 2}

@@ -1,8 +1,9 @@
 """Evaluators' open load as counters (issue 12), against the real SecantusDB.
 
-The live service's handlers on the real `EvaluationStore` (`Live` of the rebuild test),
-checked against the load the evaluations themselves imply, under redelivery, replacement,
-departure, completion and cancellation, and against the rebuild from the log.
+The live service's handlers in the unit of work (`Live` of the rebuild test), checked
+against the load the evaluations themselves imply, under redelivery, replacement,
+departure, completion and cancellation, in batches and with two instances writing at once,
+and against the rebuild from the log.
 """
 
 import collections
@@ -11,31 +12,35 @@ import uuid
 
 import pytest
 from pymongo import AsyncMongoClient, monitoring
-from pymongo.errors import BulkWriteError
 
-from services.evaluations.domain import SCORING
+from services.evaluations.directory import SCORING_VALUES
+from services.evaluations.handlers import Evaluations
 from services.evaluations.store import EvaluationStore
 from shared import topics
+from shared.documents import MongoDocuments
 from shared.events import ConflictDeclared, NominationWithdrawn
-from shared.replay import Answers, Logged, compare
+from shared.replay import Answers, compare
+from shared.unit_of_work import Conflict, UnitOfWork
 from tests.integration.test_evaluations_rebuild import (
     COMPARISON,
+    CRITERIA,
     NOMINATIONS,
+    POLICY,
+    SETTINGS,
     UNITS,
     Live,
     documents,
     only,
     rebuilt_documents,
-    roundtrip,
 )
 
 STAFF = {"b1": "U-B", "c1": "U-C", "d1": "U-D", "e1": "U-E", "f1": "U-F", "g1": "U-G"}
 
 
 async def implied_load(store: EvaluationStore) -> dict[str, int]:
-    """The load as the scan computed it before the counters: every scoring evaluation's panel."""
+    """The load as a scan of the scoring evaluations computes it."""
     load: dict[str, int] = collections.Counter()
-    for doc in await store.evaluations_in(list(SCORING)):
+    async for doc in store.evaluations.find({"status": {"$in": list(SCORING_VALUES)}}, {"panel": 1}):
         load.update(doc["panel"])
     return dict(load)
 
@@ -64,6 +69,15 @@ async def populated(db) -> Live:
     return live
 
 
+async def same_as_rebuilt(live: Live, rebuilt_db) -> None:
+    """Redelivered inputs appear once in the log, as the consumer commits past them once."""
+    answers = Answers.of(live.log)
+    rebuilt = await rebuilt_documents(rebuilt_db, live.inputs, answers)
+    assert answers.divergent == []
+    live_docs = await documents(live.store.db)
+    assert live_docs["loads"] and compare(live_docs, rebuilt, COMPARISON) == []
+
+
 async def test_the_counters_follow_every_change_once(databases):
     live_db, rebuilt_db = databases
     live = await populated(live_db)
@@ -80,9 +94,10 @@ async def test_the_counters_follow_every_change_once(databases):
 
     # A conflict: the member leaves, a replacement joins; redelivered, nothing moves again.
     leaving = (await live.panel("N1"))[0]
-    replaced = only(await live.intake(ConflictDeclared(nomination_id="N1", evaluator_id=leaving, reason="Thân nhân"),
-                                      "N1", "2024-03-05"), "evaluation.evaluator_replaced")
-    await redeliver(live)
+    answer = await live.intake(ConflictDeclared(nomination_id="N1", evaluator_id=leaving, reason="Thân nhân"),
+                               "N1", "2024-03-05")
+    replaced = only(answer, "evaluation.evaluator_replaced")
+    assert await redeliver(live) == answer
     await check()
     assert "N1" not in (await store.loads.find_one({"_id": leaving}))["open"]
     assert "N1" in (await store.loads.find_one({"_id": replaced.replacement_id}))["open"]
@@ -111,88 +126,68 @@ async def test_the_counters_follow_every_change_once(databases):
     await redeliver(live, accepted_n3)
     await check()
     assert sum((await store.open_assignments()).values()) == 3  # only N1 is still being scored
-
-    # Redelivered inputs appear once in the log, as the consumer commits past them once.
-    answers = Answers.of(live.log)
-    rebuilt = await rebuilt_documents(rebuilt_db, live.inputs, answers)
-    assert answers.divergent == []
-    live_docs = await documents(live_db)
-    assert live_docs["loads"] and compare(live_docs, rebuilt, COMPARISON) == []
+    await same_as_rebuilt(live, rebuilt_db)
 
 
-async def test_a_crash_between_the_evaluation_and_its_counters(databases, monkeypatch):
-    """The evaluation is written, the service dies before its counters: the redelivery counts."""
+async def test_a_batch_sees_the_loads_its_own_inputs_moved(databases):
+    """Six evaluators, four panels of three decided in one batch: later panels see the seats
+    earlier ones took, so twelve seats spread over six people; then a batch that completes one
+    evaluation, cancels another and replaces a member of a third."""
     live_db, rebuilt_db = databases
     live = await populated(live_db)
     store = live.store
-    await live.accept("N1", "2024-03-01")
+    async with live.batched():
+        for n in range(4):
+            await live.accept(f"L{n}", "2024-03-01")
+    load = await store.open_assignments()
+    assert sum(load.values()) == 12 and max(load.values()) - min(load.values()) <= 1, load
+    assert load == await implied_load(store)
 
-    async def killed(*args, **kwargs):
-        raise ConnectionError("killed")
-
-    async def crashing(accept: str, day: str) -> Logged:
-        """`accept` handled up to the counters; the input as the consumer will redeliver it."""
-        seen = []
-        handle = live._handle
-
-        async def spy(topic, event):
-            seen.append(Logged(topic, event.received.partition, event.received.offset, event.received.at, event))
-            return await handle(topic, event)
-
-        with monkeypatch.context() as patched:
-            patched.setattr(store, "count_load", killed)
-            patched.setattr(live, "_handle", spy)
-            with pytest.raises(ConnectionError):
-                await live.accept(accept, day)
-        return seen[-1]
-
-    async def redelivered(record: Logged) -> None:
-        live.inputs.append(record)  # once in the log, however often delivered
-        live.log += [roundtrip(e) for e in await live._handle(record.topic, record.event)]
-
-    lost = await crashing("N2", "2024-03-02")
-    assert (await store.evaluation("N2"))["panel"]  # written, not counted
-    assert await store.open_assignments() != await implied_load(store)
-    await redelivered(lost)
+    leaving = (await live.panel("L2"))[0]
+    async with live.batched():
+        for evaluator in await live.panel("L0"):
+            await live.score("L0", evaluator, 0.8, "2024-03-05")
+        await live.send(topics.NOMINATIONS, NominationWithdrawn(nomination_id="L1", unit_id="U-NOM",
+                                                                requested_by="NOM-OFFICER", reason="Rút"),
+                        "L1", NOMINATIONS, "2024-03-05")
+        await live.intake(ConflictDeclared(nomination_id="L2", evaluator_id=leaving, reason="Thân nhân"), "L2",
+                          "2024-03-05")
+    assert [(await store.evaluation(n))["status"] for n in ("L0", "L1", "L2")] == ["completed", "cancelled", "open"]
     assert await store.open_assignments() == await implied_load(store)
+    assert sum((await store.open_assignments()).values()) == 6
+    await same_as_rebuilt(live, rebuilt_db)
 
-    # N3's counters are lost, then a member leaves N3: the late join never counts the closed seat.
-    lost = await crashing("N3", "2024-03-03")
-    leaving = (await live.panel("N3"))[0]
-    await live.intake(ConflictDeclared(nomination_id="N3", evaluator_id=leaving, reason="Thân nhân"), "N3", "2024-03-04")
-    assert "N3" not in (await store.loads.find_one({"_id": leaving}) or {"open": []})["open"]
-    await redelivered(lost)
-    assert "N3" not in (await store.loads.find_one({"_id": leaving}) or {"open": []})["open"]
+
+async def test_two_instances_never_count_one_seat_twice(databases):
+    """Two instances decide acceptances that seat the same evaluators: the second to commit
+    finds the load documents moved, and decides its batch again on the new loads."""
+    live_db, rebuilt_db = databases
+    live = await populated(live_db)
+    store = live.store
+    other = UnitOfWork(MongoDocuments(live_db), Evaluations(CRITERIA, POLICY, SETTINGS.replacement_min_days))
+    live.batch = []
+    await live.accept("A1", "2024-03-01")
+    await live.accept("A2", "2024-03-01")
+    first, second = live.batch
+    live.batch = None
+    commit, conflicts = store.documents.commit, []
+
+    async def meanwhile(writes, answers):
+        """The other instance commits its batch between this one's read and its write."""
+        if not conflicts:
+            conflicts.append(await other.run([second]))
+        await commit(writes, answers)
+
+    store.documents.commit = meanwhile
+    with pytest.raises(Conflict):
+        await live.work.run([first])
+    store.documents.commit = commit
+    [decided] = await live.work.run([first])  # the consumer runs the batch again
+    [[by_other]] = conflicts
+    live.log += by_other.publish + decided.publish
     assert await store.open_assignments() == await implied_load(store)
-
-    live.inputs.sort(key=lambda r: r.at)
-    answers = Answers.of(live.log)
-    rebuilt = await rebuilt_documents(rebuilt_db, live.inputs, answers)
-    assert answers.divergent == []
-    assert compare(await documents(live_db), rebuilt, COMPARISON) == []
-
-
-async def test_a_first_join_that_lost_the_race_for_the_document_still_counts(databases, monkeypatch):
-    """Two instances open the first seats of an evaluator at once: one upsert creates the
-    document, the other's, having matched nothing, fails on its id. SecantusDB here runs writes
-    one at a time, so the loser is played: its bulk write fails whole, as it would."""
-    store = EvaluationStore(databases[0])
-    evaluators = ["x1", "x2"]
-    await store.evaluations.insert_many([{"_id": nid, "panel": evaluators, "status": "open"} for nid in ("A", "B")])
-    await store.count_load("A", {"join": evaluators})
-    bulk_write, lost = store.loads.bulk_write, []
-
-    async def racing(updates, **kwargs):
-        if not lost:
-            lost.append(updates)
-            raise BulkWriteError({"writeErrors": [{"index": n, "code": 11000} for n in range(len(updates))]})
-        return await bulk_write(updates, **kwargs)
-
-    monkeypatch.setattr(store.loads, "bulk_write", racing)
-    await store.count_load("B", {"join": evaluators})
-    assert lost and await store.open_assignments() == {"x1": 2, "x2": 2}
-    await store.count_load("B", {"join": evaluators})  # a redelivery: the guard fails, nothing counts
-    assert await store.open_assignments() == {"x1": 2, "x2": 2}
+    assert sum((await store.open_assignments()).values()) == 6
+    await same_as_rebuilt(live, rebuilt_db)
 
 
 class Commands(monitoring.CommandListener):
@@ -217,6 +212,14 @@ class Commands(monitoring.CommandListener):
             self.counts[key] += 1
             self.seconds[key] += event.duration_micros / 1e6
 
+    def report(self, title: str, per: int) -> None:
+        print(f"\n{title}:")
+        for (name, coll), count in sorted(self.counts.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            print(f"  {coll:16} {name:18} {count / per:7.2f} commands {self.seconds[name, coll] * 1e3 / per:8.2f} ms")
+        print(f"  total {sum(self.counts.values()) / per:.2f} commands, {sum(self.seconds.values()) * 1e3 / per:.1f} ms")
+        self.counts.clear()
+        self.seconds.clear()
+
 
 async def test_commands_per_nomination(stack):
     """Not an assertion on speed: the figures of issue 12, printed (pytest -s)."""
@@ -225,8 +228,9 @@ async def test_commands_per_nomination(stack):
     db = client[f"evaluations_load_{uuid.uuid4().hex[:8]}"]
     try:
         live = await populated(db)
-        for n in range(200):  # open evaluations the old scan read on every panel choice
-            await live.accept(f"B{n}", "2024-03-01")
+        async with live.batched():
+            for n in range(200):  # open evaluations, which a scan of the load would read
+                await live.accept(f"B{n}", "2024-03-01")
         measured = 20
         listener.counts.clear()
         listener.seconds.clear()
@@ -237,12 +241,21 @@ async def test_commands_per_nomination(stack):
             for evaluator in panel:
                 await live.score(nid, evaluator, 0.8, "2024-03-03")
         elapsed = time.perf_counter() - started
-        print(f"\nper nomination (accept, 3 sheets, completion; 200 open evaluations), {measured} measured:")
-        for (name, coll), count in sorted(listener.counts.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            print(f"  {coll:16} {name:10} {count / measured:6.2f} commands {listener.seconds[name, coll] * 1e3 / measured:8.2f} ms")
-        total = sum(listener.counts.values())
-        print(f"  total {total / measured:.2f} commands, {sum(listener.seconds.values()) * 1e3 / measured:.1f} ms "
-              f"round trips, {elapsed * 1e3 / measured:.1f} ms wall")
+        listener.report(f"per nomination, one input per batch (accept, 3 sheets, completion; 200 open "
+                        f"evaluations; {elapsed * 1e3 / measured:.1f} ms wall)", measured)
+
+        async with live.batched():
+            for n in range(measured):
+                await live.accept(f"P{n}", "2024-03-04")
+        listener.report(f"one batch of {measured} acceptances", 1)
+        panels = {n: await live.panel(f"P{n}") for n in range(measured)}
+        listener.counts.clear()
+        listener.seconds.clear()
+        async with live.batched():
+            for n, panel in panels.items():
+                for evaluator in panel:
+                    await live.score(f"P{n}", evaluator, 0.8, "2024-03-05")
+        listener.report(f"one batch of {measured * 3} score sheets (completing {measured})", 1)
     finally:
         await client.drop_database(db.name)
         await client.close()

@@ -7,8 +7,8 @@ import pytest
 
 from services.evaluations import domain
 from services.evaluations.criteria import load_criteria
+from services.evaluations.directory import load_changes
 from services.evaluations.domain import Candidate, Code, NominationFacts, Status, Thresholds
-from services.evaluations.store import load_changes
 from shared.vocabulary import EvidenceKind, Field, NomineeKind, Outcome, RecognitionLevel, Role
 
 CRITERIA = load_criteria().for_(Field.LAND, NomineeKind.COLLECTIVE)
@@ -358,15 +358,14 @@ def test_a_seat_counts_while_its_evaluation_is_scored():
     def ev(status: Status, *panel: str) -> dict:
         return {"status": status.value, "panel": list(panel)}
 
-    assert load_changes("evaluations", None, ev(Status.PANEL_INCOMPLETE, "a", "b")) == {"join": ["a", "b"]}
-    assert load_changes("evaluations", ev(Status.PANEL_INCOMPLETE, "a", "b"), ev(Status.OPEN, "a", "b", "c")) == {
+    assert load_changes(None, ev(Status.PANEL_INCOMPLETE, "a", "b")) == {"join": ["a", "b"]}
+    assert load_changes(ev(Status.PANEL_INCOMPLETE, "a", "b"), ev(Status.OPEN, "a", "b", "c")) == {
         "join": ["c"]}
-    assert load_changes("evaluations", ev(Status.OPEN, "a", "b", "c"), ev(Status.PANEL_INCOMPLETE, "a", "c")) == {
+    assert load_changes(ev(Status.OPEN, "a", "b", "c"), ev(Status.PANEL_INCOMPLETE, "a", "c")) == {
         "leave": ["b"]}
-    assert load_changes("evaluations", ev(Status.OPEN, "a", "b", "c"), ev(Status.OPEN, "a", "c", "d")) == {
+    assert load_changes(ev(Status.OPEN, "a", "b", "c"), ev(Status.OPEN, "a", "c", "d")) == {
         "join": ["d"], "leave": ["b"]}
-    assert load_changes("evaluations", ev(Status.OPEN, "a", "b"), ev(Status.COMPLETED, "a", "b")) == {
+    assert load_changes(ev(Status.OPEN, "a", "b"), ev(Status.COMPLETED, "a", "b")) == {
         "leave": ["a", "b"]}
-    assert load_changes("evaluations", ev(Status.COMPLETED, "a", "b"), ev(Status.CANCELLED, "a", "b")) == {}
-    assert load_changes("evaluations", ev(Status.OPEN, "a"), ev(Status.OPEN, "a")) == {}  # a sheet, say
-    assert load_changes("exemplars", None, ev(Status.OPEN, "a")) == {}
+    assert load_changes(ev(Status.COMPLETED, "a", "b"), ev(Status.CANCELLED, "a", "b")) == {}
+    assert load_changes(ev(Status.OPEN, "a"), ev(Status.OPEN, "a")) == {}  # a sheet, say
