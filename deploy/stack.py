@@ -123,11 +123,11 @@ class EmbeddedStack:
         await wait_for_http(f"http://127.0.0.1:{port}/health/ready", proc)
         return proc
 
-    async def restart(self, proc: ManagedProcess) -> ManagedProcess:
+    async def restart(self, proc: ManagedProcess, ready_timeout: float = 60.0) -> ManagedProcess:
         """Start a stopped or killed instance again with the same settings."""
         proc.stop()
         proc.start()
-        await wait_for_http(f"http://127.0.0.1:{proc.http_port}/health/ready", proc)
+        await wait_for_http(f"http://127.0.0.1:{proc.http_port}/health/ready", proc, timeout=ready_timeout)
         return proc
 
     def stop_services(self) -> None:

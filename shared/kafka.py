@@ -40,7 +40,7 @@ from shared.envelope import Event, PoisonMessage
 from shared.outages import OUTAGES, REFUSED_RECORDS
 from shared.progress import PROGRESS, STALLED_AFTER
 from shared.settings import ServiceSettings
-from shared.topics import OUTSIDE_WRITERS, dlq
+from shared.topics import DIRECTORY, OUTSIDE_WRITERS, dlq
 from shared.unit_of_work import Conflict, Decider, Documents, Outcome, UnitOfWork
 
 log = logging.getLogger("exemplars.kafka")
@@ -179,9 +179,11 @@ def subscribe_service(broker: KafkaBroker, service: str, by_topic: Mapping[str, 
 
 
 def subscribe_units(broker: KafkaBroker, service: str, decider: Decider, documents: Documents,
-                    settings: ServiceSettings) -> UnitOfWork:
+                    settings: ServiceSettings,
+                    gates: Mapping[str, Callable[[], Awaitable[None]]] | None = None) -> UnitOfWork:
     """Every subscription `shared.groups` lists for `service`, each batch one unit of work of
-    `decider` (its `routes()` says which types each topic carries) over `documents`."""
+    `decider` (its `routes()` says which types each topic carries) over `documents`.
+    `gates`: per topic, what its batches wait for first (`directory_first`)."""
     output_topic = groups.OUTPUT_TOPICS[service]
 
     def sendable(events: list[Event]) -> None:  # an answer too large is its input's fate, before any write
@@ -191,8 +193,25 @@ def subscribe_units(broker: KafkaBroker, service: str, decider: Decider, documen
     routes = decider.routes()
     for sub in groups.of_service(service):
         subscribe(broker, sub.topic, service=service, name=sub.name, handlers=routes[sub.topic], unit=unit,
-                  output_topic=output_topic, settings=settings, ignore_unhandled=sub.ignore_unhandled)
+                  output_topic=output_topic, settings=settings, ignore_unhandled=sub.ignore_unhandled,
+                  gate=(gates or {}).get(sub.topic))
     return unit
+
+
+def directory_first(lag: Any, settings: ServiceSettings, service: str) -> Callable[[], Awaitable[None]]:
+    """A gate that opens once the service's directory group has committed what the directory
+    held when it was first asked: an instance reading history from the start (a new
+    deployment, a new group) must not judge submissions or panels before it knows the units
+    and people they name. Once open, it stays open."""
+    opened = False
+
+    async def gate() -> None:
+        nonlocal opened
+        if not opened:
+            await lag.wait_caught_up(group_id(settings, service, "directory"), [DIRECTORY], poll_seconds=0.2)
+            opened = True
+
+    return gate
 
 
 def subscribe(
@@ -206,6 +225,7 @@ def subscribe(
     settings: ServiceSettings,
     ignore_unhandled: bool,
     unit: UnitOfWork | None = None,
+    gate: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Consume `topic` with `handlers` by event type; their events go to `output_topic`.
 
@@ -341,6 +361,8 @@ def subscribe(
         for record in records:
             by_partition[(record.topic, record.partition)].append(record)
         try:
+            if gate is not None:
+                await gate()
             if unit is not None:
                 results = [await decide_batch(by_partition)]
             else:

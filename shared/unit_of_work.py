@@ -20,12 +20,15 @@ and both are one commit. A document whose revision moved under us (another insta
 it) fails the commit with `Conflict`, and the batch is read and decided again.
 """
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared import envelope
 from shared.envelope import Event
+
+log = logging.getLogger("exemplars.unit_of_work")
 
 ANSWERS = "answers"
 QUERIES = "?"  # the key of `needs` under which a handler lists the `Where` queries it asks
@@ -294,7 +297,12 @@ class UnitOfWork:
     async def _load(self, view: View, events: list[Event]) -> None:
         wanted: dict[str, set] = {}
         for event in events:
-            for collection, ids in self.decider.needs(event).items():
+            try:
+                needs = self.decider.needs(event)
+            except Exception:  # noqa: BLE001 - its decision reads what it needs late, or fails as its own
+                log.warning("needs() failed on %s %s; reading late", event.type, event.id, exc_info=True)
+                continue
+            for collection, ids in needs.items():
                 wanted.setdefault(collection, set()).update(i for i in ids if i is not None)
         if wanted := {c: ids for c, ids in wanted.items() if ids}:
             await self._fetch(view, wanted)

@@ -42,11 +42,13 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings))
+    lag = LagProbe(settings.kafka_bootstrap_servers)
+    directory_read = kafka.directory_first(lag, settings, SERVICE)
+    gates = {topic: directory_read for topic in (topics.NOMINATIONS, topics.EVALUATIONS_INTAKE)}
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, gates))
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.EVALUATIONS, title="evaluations.out",
                      description="Panels, reminders, results, recognitions, follow-up, and refused inputs.")
-    lag = LagProbe(settings.kafka_bootstrap_servers)
     metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
     async def readiness() -> dict[str, bool]:

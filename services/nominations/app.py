@@ -37,12 +37,14 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings))
+    lag = LagProbe(settings.kafka_bootstrap_servers)  # the shortfall schedule's and the metrics'
+    directory_read = kafka.directory_first(lag, settings, SERVICE)
+    gates = {topic: directory_read for topic in (topics.NOMINATIONS_INTAKE, topics.EVALUATIONS)}
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, gates))
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.NOMINATIONS, title="nominations.out",
                      description="Answers to submissions and withdrawals, and quota shortfall notices.")
 
-    lag = LagProbe(settings.kafka_bootstrap_servers)  # the shortfall schedule's and the metrics'
     metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
     async def due_shortfalls() -> list[Event]:

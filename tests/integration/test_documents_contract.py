@@ -115,6 +115,8 @@ class Counter:
         return {"directory": {"staff.removed": self.removed}}
 
     def needs(self, event: Event):
+        if event.data.staff_id.startswith("needless"):
+            raise KeyError("a bug in needs()")
         return {"counts": [event.data.unit_id]}
 
     def decide(self, view: View, event: Event) -> Decision:
@@ -183,6 +185,13 @@ async def test_a_handler_error_is_that_input_s_fate_alone(documents):
     assert isinstance(outcomes[1].error, ValueError) and outcomes[0].error is outcomes[2].error is None
     assert (await one(documents, "counts", "U1"))["n"] == 2
     assert await documents.answers([outcomes[1].event.dedup_key]) == {}  # a replayed dead letter decides again
+
+
+async def test_a_bug_in_needs_costs_a_late_read_not_the_batch(documents):
+    unit = UnitOfWork(documents, Counter())
+    outcomes = await unit.run([removal("s1"), removal("needless-1", "U7"), removal("s2")])
+    assert [o.error for o in outcomes] == [None] * 3
+    assert (await one(documents, "counts", "U7"))["n"] == 1
 
 
 async def test_created_and_deleted_in_one_batch_writes_nothing(documents):
