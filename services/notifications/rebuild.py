@@ -29,10 +29,9 @@ compare before switching (the live document says `sent`, the rebuilt one `pendin
 import copy
 import datetime as dt
 import logging
-from dataclasses import replace
 
-from services.notifications import directory, domain, rendering
-from services.notifications.delivery import DeliveryWorker
+from services.notifications import delivery as delivery_module
+from services.notifications import directory, domain
 from services.notifications.domain import DirectoryView, Needs, PlannedDelivery
 from services.notifications.handlers import Handlers
 from services.notifications.routing import Route, default_routes
@@ -219,17 +218,10 @@ class MemoryStore:
         return True
 
     async def _subject(self, delivery: dict, routes: dict[str, Route], settings: NotificationsSettings) -> str:
-        """The subject the worker rendered: the same view and rendering as `DeliveryWorker._send`."""
+        """The subject the worker rendered, with the worker's own functions."""
         event = envelope.from_document(self.docs["events"][delivery["event_key"]])
-        needs = domain.needs(routes[event.type], event.data)
-        if delivery["recipient_kind"] == "unit":
-            needs = replace(needs, unit_ids=needs.unit_ids | {delivery["unit_id"]})
-        else:
-            needs = replace(needs, staff_ids=needs.staff_ids | {delivery["recipient_id"]})
-        view = await self.load_view(needs)
-        recipient = DeliveryWorker._recipient(delivery, view)
-        context = domain.render_context(event, recipient, view, settings.mail_from_name)
-        return rendering.render(recipient.template, context).subject
+        view = await self.load_view(delivery_module.needs_of(routes[event.type], event, delivery))
+        return delivery_module.render(delivery, event, view, settings.mail_from_name)[1].subject
 
 
 class _Outcomes:

@@ -48,10 +48,13 @@ class NotificationsSettings(ServiceSettings):
     delivery_backoff_seconds: float = 30.0
     delivery_backoff_factor: float = 2.0
     delivery_backoff_max_seconds: float = 3600.0
-    # Sends in flight per instance, and how long a claimed delivery stays claimed: a crashed
+    # Mails sent and not yet recorded at once per instance (what a crash may send twice), and
+    # SMTP connections at once; how long a claimed delivery stays claimed: a crashed
     # instance's claim expires after this and another instance sends it.
     delivery_concurrency: int = 4
     delivery_lease_seconds: float = 120.0
+    # Deliveries claimed at once per lane; the mail of a batch goes over one connection.
+    delivery_batch_size: int = 100
     delivery_poll_seconds: float = 0.5
     # Publicity (a recognition told to every unit) is paced to this many mails a minute.
     publicity_per_minute: float = 60.0
@@ -73,6 +76,8 @@ class NotificationsSettings(ServiceSettings):
             raise ValueError(f"webhook_timeout_seconds ({self.webhook_timeout_seconds}) must be above 0 and below "
                              f"delivery_lease_seconds ({self.delivery_lease_seconds}): a call outliving its claim "
                              "is made twice")
+        if self.delivery_batch_size < 1:
+            raise ValueError("delivery_batch_size must be at least 1")
         if self.webhook_max_response_bytes < 0 or self.webhook_concurrency < 0:
             raise ValueError("webhook_max_response_bytes and webhook_concurrency cannot be negative")
         return self

@@ -1,5 +1,6 @@
 """The delivery worker's decisions, with an in-memory store and fake or local channels."""
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -33,21 +34,23 @@ class FakeStore:
     def __init__(self, event, view=None):
         self.events = {event.dedup_key: event}
         self.view = view or sample_directory()
-        self.finished, self.retries, self.published = [], [], []
+        self.finished, self.retries, self.published, self.writes = [], [], [], []
 
-    async def event(self, key):
-        return self.events.get(key)
+    async def events_by_key(self, keys):
+        return {key: self.events[key] for key in keys if key in self.events}
 
-    async def load_view(self, needs):
+    async def load_views(self, needs):
         return self.view
 
-    async def finish(self, delivery, worker, status, now, outcome, error=None, subject=None, address=None):
-        self.finished.append({"status": status, "outcome": outcome, "error": error, "subject": subject,
-                              "address": address})
-        return True
-
-    async def retry_later(self, delivery, worker, at, error, now):
-        self.retries.append((at, error))
+    async def settle(self, outcomes, now):
+        self.writes.append(len(outcomes))
+        for o in outcomes:
+            if o.status == "pending":
+                self.retries.append((o.retry_at, o.error))
+            else:
+                self.finished.append({"status": o.status, "outcome": o.outcome, "error": o.error,
+                                      "subject": o.subject, "address": o.address})
+        return {(o.delivery["_id"], o.delivery.get("claimed_by")) for o in outcomes if o.status != "pending"}
 
     async def outcomes_published(self, ids):
         self.published.extend(ids)
@@ -55,12 +58,28 @@ class FakeStore:
 
 class FakeSmtp:
     def __init__(self, failure: Exception | None = None):
-        self.failure, self.sent = failure, []
+        self.failure, self.sent, self.sessions = failure, [], 0
 
     async def send(self, message, address):
         if self.failure:
             raise self.failure
         self.sent.append((message, address))
+
+    def session(self):
+        self.sessions += 1
+        smtp = self
+
+        class Session:
+            async def __aenter__(self):
+                return self
+
+            async def __aexit__(self, *exc):
+                pass
+
+            async def send(self, message, address):
+                await smtp.send(message, address)
+
+        return Session()
 
 
 def setup(event_type="evaluation.reminder", recipient_id="S-EV-2", channel="email", attempts=1, smtp=None,
@@ -267,3 +286,134 @@ def tiny_mail() -> EmailMessage:
     message["Subject"] = "Thử"
     message.set_content("Nội dung")
     return message
+
+
+# ---- batches: claimed together, mailed over one connection, recorded in groups ---------------
+
+
+class BatchStore(FakeStore):
+    """Hands out `rows` as due, once each, to `claim_due`; records slowly if told."""
+
+    def __init__(self, event, rows, write_seconds=0.0):
+        super().__init__(event)
+        self.rows, self.write_seconds, self.released, self.claims = list(rows), write_seconds, [], []
+
+    async def claim_due(self, channel, now, limit, lease, claimant, expired=True):
+        batch = [r for r in self.rows if r["channel"] == channel][:limit]
+        self.rows = [r for r in self.rows if r not in batch]
+        self.claims.append((channel, len(batch)))
+        return [{**r, "claimed_by": claimant, "attempts": r["attempts"] + 1} for r in batch]
+
+    async def release(self, deliveries, now):
+        self.released.extend(d["_id"] for d in deliveries)
+
+    async def settle(self, outcomes, now):
+        await asyncio.sleep(self.write_seconds)
+        return await super().settle(outcomes, now)
+
+    async def unpublished_outcomes(self, before, limit=200):
+        return []
+
+
+def batch_of(delivery, count, channel="email"):
+    return [{**delivery, "_id": f"{delivery['_id']}-{n:03d}", "channel": channel, "attempts": 0} for n in range(count)]
+
+
+async def run_until(worker, done, timeout=5.0):
+    worker.start()
+    try:
+        async def wait():
+            while not done():
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(wait(), timeout)
+    finally:
+        await worker.stop(1.0)
+
+
+class DroppingSmtp(FakeSmtp):
+    """The connection drops after `good` mails: the session fails every later one."""
+
+    def __init__(self, good):
+        super().__init__()
+        self.good = good
+
+    async def send(self, message, address):
+        if len(self.sent) >= self.good:
+            raise TransientFailure("smtp_error")
+        self.sent.append((message, address))
+
+
+async def test_a_batch_goes_over_one_session_and_a_dropped_connection_fails_only_what_was_not_sent():
+    smtp = DroppingSmtp(good=3)
+    worker, store, published, delivery = setup(smtp=smtp, delivery_poll_seconds=0.01)
+    store = worker.store = BatchStore(store.events[delivery["event_key"]], batch_of(delivery, 8))
+    worker.outcomes.store = store
+    await run_until(worker, lambda: len(store.finished) + len(store.retries) == 8)
+    assert smtp.sessions == 1 and store.claims[0] == ("email", 8)
+    assert [f["status"] for f in store.finished] == ["sent"] * 3
+    assert [error for _, error in store.retries] == ["smtp_error"] * 5  # retried with backoff, as today
+    assert sorted(e.data.delivery_id for e in published) == sorted(f"{delivery['_id']}-{n:03d}" for n in range(3))
+
+
+async def test_no_more_mails_wait_to_be_recorded_than_delivery_concurrency():
+    smtp = FakeSmtp()
+    worker, store, published, delivery = setup(smtp=smtp, delivery_concurrency=3, delivery_poll_seconds=0.01)
+    store = worker.store = BatchStore(store.events[delivery["event_key"]], batch_of(delivery, 40), write_seconds=0.02)
+    worker.outcomes.store = store
+    most = 0
+    send = smtp.send
+
+    async def counting(message, address):
+        nonlocal most
+        await send(message, address)
+        most = max(most, len(smtp.sent) - len(store.finished))
+
+    smtp.send = counting
+    await run_until(worker, lambda: len(store.finished) == 40)
+    assert most == 3  # what a crash could repeat
+    assert max(store.writes) > 1, "outcomes are recorded in groups"
+    assert len(published) == 40 and len(store.published) == 40
+
+
+async def test_a_batch_hands_back_what_it_could_not_send_within_its_lease():
+    smtp = FakeSmtp()
+    worker, store, published, delivery = setup(smtp=smtp, delivery_lease_seconds=0.3, delivery_poll_seconds=10)
+    store = worker.store = BatchStore(store.events[delivery["event_key"]], batch_of(delivery, 20))
+    worker.outcomes.store = store
+    send = smtp.send
+
+    async def slow(message, address):
+        await asyncio.sleep(0.05)
+        await send(message, address)
+
+    smtp.send = slow
+    await run_until(worker, lambda: store.released)
+    # Half the lease (0.15 s) allows about three sends at 0.05 s; the rest go back, untried.
+    assert 1 <= len(smtp.sent) < 20 and len(smtp.sent) + len(store.released) == 20
+    assert not store.retries and {f["status"] for f in store.finished} == {"sent"}
+
+
+async def test_slow_webhooks_fill_their_own_lane_and_the_mail_goes_on():
+    hanging, calls = asyncio.Event(), []
+
+    class Hanging:
+        async def send(self, url, body, headers):
+            calls.append(url)
+            await hanging.wait()
+
+    smtp = FakeSmtp()
+    worker, store, published, delivery = setup("nomination.accepted", "unit:U-CDC", smtp=smtp, webhook=Hanging(),
+                                               delivery_concurrency=2, webhook_concurrency=3,
+                                               delivery_poll_seconds=0.02)
+    hook = {**delivery, "channel": "webhook"}
+    mail = {**delivery, "channel": "email"}
+    store = worker.store = BatchStore(store.events[delivery["event_key"]],
+                                      batch_of(hook, 300, "webhook") + batch_of(mail, 12))
+    worker.outcomes.store = store
+    try:
+        await run_until(worker, lambda: len(smtp.sent) == 12)
+    finally:
+        hanging.set()
+    assert len(calls) == 3  # the lane full, never more
+    assert ("webhook", 3) in store.claims and ("email", 12) in store.claims

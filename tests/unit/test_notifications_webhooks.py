@@ -13,9 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.notifications import messages, webhooks
-from services.notifications.delivery import DeliveryWorker, SmtpSender
 from services.notifications.errors import PermanentFailure, TransientFailure, public_error
-from services.notifications.routing import default_routes
 from services.notifications.settings import NotificationsSettings
 from services.notifications.webhooks import WebhookPolicy, WebhookSender, resolve_target
 
@@ -272,69 +270,3 @@ async def test_tls_is_verified_for_the_host_name_while_connecting_to_the_pinned_
                               resolve=resolver("127.0.0.1"))
         with pytest.raises(TransientFailure, match="^tls$"):
             await other.send(f"https://evil.example.test:{server.port}/hook", b"{}", {})
-
-
-# ---- the worker's lanes: slow webhooks do not stop the mail ----------------------------------
-
-
-class LaneStore:
-    def __init__(self, webhooks_due: int, emails_due: int) -> None:
-        self.rows = {f"w{n}": "webhook" for n in range(webhooks_due)} | {f"e{n}": "email" for n in range(emails_due)}
-        self.claimed: set[str] = set()
-        self.asked: list = []
-
-    async def due(self, now, limit, channels=None):
-        # Webhooks first, as the most overdue (more of them than `limit`): the mail must get past them.
-        self.asked.append(channels)
-        ordered = sorted(self.rows.items(), key=lambda row: (row[1] != "webhook", row[0]))
-        return [(d, "pending", c) for d, c in ordered
-                if d not in self.claimed and (channels is None or c in channels)][:limit]
-
-    async def claim(self, candidate, now, lease, worker):
-        if candidate[0] in self.claimed:
-            return None
-        self.claimed.add(candidate[0])
-        return {"_id": candidate[0], "channel": self.rows[candidate[0]]}
-
-    async def unpublished_outcomes(self, before, limit=200):
-        return []
-
-
-async def test_slow_webhooks_fill_their_own_lane_and_the_mail_goes_on():
-    store = LaneStore(webhooks_due=300, emails_due=12)
-    settings = NotificationsSettings(delivery_concurrency=2, webhook_concurrency=3, delivery_poll_seconds=0.02)
-
-    async def publish(events):
-        pass
-
-    worker = DeliveryWorker(store, settings, default_routes(), publish, SmtpSender(settings),
-                            WebhookSender(WebhookPolicy()))
-    hanging, mailed, most = asyncio.Event(), [], {"webhook": 0, "email": 0}
-    running = {"webhook": 0, "email": 0}
-
-    async def attempt(delivery):
-        channel = delivery["channel"]
-        running[channel] += 1
-        most[channel] = max(most[channel], running[channel])
-        try:
-            if channel == "webhook":
-                await hanging.wait()  # receivers that never answer
-            else:
-                await asyncio.sleep(0.01)
-                mailed.append(delivery["_id"])
-        finally:
-            running[channel] -= 1
-
-    worker.attempt = attempt
-    worker.start()
-    try:
-        async def all_mailed():
-            while len(mailed) < 12:
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(all_mailed(), timeout=5)
-        assert most == {"webhook": 3, "email": 2}  # each lane full, never more
-        assert ["email"] in store.asked  # the full webhook lane's backlog was left out of the query
-    finally:
-        hanging.set()
-        await worker.stop(1.0)
