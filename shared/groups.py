@@ -1,7 +1,7 @@
 """Every consumer group of the system: which service reads which topic, under which name.
 
 The group id is `shared.kafka.group_id(settings, service, name)`. The services subscribe
-from this list (`shared.kafka.subscribe_service`, with the handlers of their `by_topic()`),
+from this list (`shared.kafka.subscribe_units`, with the handlers of their `routes()`),
 and the tools that measure lag, touch a group or rebuild a projection read it too; a unit
 test (tests/unit/test_ops_groups.py) checks what the services' apps actually subscribe.
 """

@@ -4,19 +4,20 @@
 - uses its own consumer group per (service, handler), starts from the earliest offset and
   commits manually, only after every record of the batch has been handled and every
   resulting publish (outputs and dead letters) has been confirmed by the broker;
-- processes each partition of a batch in order: the partitions concurrently, or the whole
-  batch as one unit of work (shared/unit_of_work.py) for a service that decides without I/O;
+- decides each batch as one unit of work (shared/unit_of_work.py), each partition in order,
+  and commits its documents and answers at once;
 - gives every record its own fate: whatever goes wrong with one record (decoding,
   validation, its size, its time, the handler, encoding or publishing its answers) ends
   as that record's dead letter, never as its neighbours' loss;
-- retries outages (database or broker unreachable) without limit and with backoff, since
-  skipping would lose the event; retries a handler error a few times, then dead-letters;
+- retries outages (database or broker unreachable) and conflicts with another instance
+  without limit and with backoff, since skipping would lose the event; a handler's error
+  is its input's dead letter at once (a decision without I/O fails the same way again);
 - and should anything still escape, rewinds every partition of the batch to its first
   record and tries again: the consumer never commits past a record it did not handle. A
   partition that keeps failing is reported (shared/progress.py), not skipped.
 
-A redelivered batch is harmless because handlers are idempotent and derived events carry
-deterministic ids.
+A redelivered batch is harmless: an input answered before is not decided again, its
+stored answer is published again, under the same deterministic ids.
 """
 
 import asyncio
@@ -44,10 +45,6 @@ from shared.topics import DIRECTORY, OUTSIDE_WRITERS, dlq
 from shared.unit_of_work import Conflict, Decider, Documents, Outcome, UnitOfWork
 
 log = logging.getLogger("exemplars.kafka")
-
-Handler = Callable[[Event], Awaitable[list[Event]]]
-
-
 
 HANDLER_ERROR = "handler_error"
 UNEXPECTED_TYPE = "unexpected_type"
@@ -169,15 +166,6 @@ async def publish_answers(broker: KafkaBroker, answers: list[Outgoing], service:
         await publish(broker, list(letters.values()), settings)
 
 
-def subscribe_service(broker: KafkaBroker, service: str, by_topic: Mapping[str, Mapping[str, Handler]],
-                      settings: ServiceSettings) -> None:
-    """Every subscription `shared.groups` lists for `service`, with the handlers its `by_topic()`
-    gives each topic; the service's events go to its one output topic."""
-    for sub in groups.of_service(service):
-        subscribe(broker, sub.topic, service=service, name=sub.name, handlers=by_topic[sub.topic],
-                  output_topic=groups.OUTPUT_TOPICS[service], settings=settings, ignore_unhandled=sub.ignore_unhandled)
-
-
 def subscribe_units(broker: KafkaBroker, service: str, decider: Decider, documents: Documents,
                     settings: ServiceSettings,
                     gates: Mapping[str, Callable[[], Awaitable[None]]] | None = None) -> UnitOfWork:
@@ -220,17 +208,16 @@ def subscribe(
     *,
     service: str,
     name: str,
-    handlers: Mapping[str, Handler],
+    handlers: Mapping[str, object],
+    unit: UnitOfWork,
     output_topic: str,
     settings: ServiceSettings,
     ignore_unhandled: bool,
-    unit: UnitOfWork | None = None,
     gate: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Consume `topic` with `handlers` by event type; their events go to `output_topic`.
+    """Consume `topic`, each batch one unit of work (shared/unit_of_work.py) of the event
+    types `handlers` names; the answers go to `output_topic`.
 
-    With `unit`, each batch is one unit of work and `handlers` only names the types taken
-    (shared/unit_of_work.py); without, each event goes to its handler, one at a time.
     `ignore_unhandled`: on another service's output topic, types this service has no
     handler for are none of its business; on an intake topic they are poison.
     """
@@ -250,15 +237,6 @@ def subscribe(
             with logs.about(event_id=event.id, event_type=event.type, subject=event.subject or event.key):
                 return _dead_letter(record, service, UNEXPECTED_TYPE, f"{event.type} is not accepted on {topic}")
         return event
-
-    async def handle_record(record) -> list[Outgoing]:
-        # Every log line about this record, down to the handlers' own, carries where it came from.
-        with logs.about(topic=record.topic, partition=record.partition, offset=record.offset, **_header_ids(record)):
-            event = decode(record)
-            if not isinstance(event, Event):
-                return [event] if event is not None else []
-            with logs.about(event_id=event.id, event_type=event.type, subject=event.subject or event.key):
-                return await handle_event(record, event)
 
     async def decide_batch(by_partition: Mapping[tuple[str, int], list]) -> list[Outgoing]:
         """The batch as one unit of work: each partition in order, every record its own fate."""
@@ -300,33 +278,6 @@ def subscribe(
                         PROGRESS.failed(subscription.group_id, topic_name, partition, f"{what}: {exc!r}")
             await asyncio.sleep(_backoff(settings, attempt))
 
-    async def handle_event(record, event: Event) -> list[Outgoing]:
-        handler = handlers[event.type]
-        failures = attempt = 0
-        while True:
-            attempt += 1
-            try:
-                # Encoding belongs to the record's fate too: an answer that cannot be sent is its error.
-                return _sendable(outgoing(output_topic, await handler(event), origin=record), settings)
-            except AnswerTooLarge as exc:
-                return [_dead_letter(record, service, HANDLER_ERROR, str(exc))]  # the same every time
-            except OUTAGES as exc:
-                log.warning("outage while handling %s %s (attempt %d): %r", event.type, event.id, attempt, exc)
-                if attempt >= STALLED_AFTER:
-                    PROGRESS.failed(subscription.group_id, record.topic, record.partition, f"outage: {exc!r}")
-            except Exception as exc:  # noqa: BLE001 - any handler bug must not stop the partition
-                failures += 1
-                log.exception("handler failed on %s %s (%d/%d)", event.type, event.id, failures, settings.handler_retries)
-                if failures > settings.handler_retries:
-                    return [_dead_letter(record, service, HANDLER_ERROR, repr(exc))]
-            await asyncio.sleep(_backoff(settings, attempt))
-
-    async def handle_partition(records: list) -> list[Outgoing]:
-        results: list[Outgoing] = []
-        for record in records:
-            results.extend(await handle_record(record))
-        return results
-
     subscription = Subscription(f"{service}.{name}", topic, group_id(settings, service, name), tuple(handlers),
                                 ignore_unhandled)
     _subscriptions.setdefault(broker, []).append(subscription)
@@ -363,15 +314,7 @@ def subscribe(
         try:
             if gate is not None:
                 await gate()
-            if unit is not None:
-                results = [await decide_batch(by_partition)]
-            else:
-                results = await asyncio.gather(*(handle_partition(rs) for rs in by_partition.values()),
-                                               return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-            await publish_answers(broker, [message for result in results for message in result], service, settings)
+            await publish_answers(broker, await decide_batch(by_partition), service, settings)
             await msg.ack()
         except asyncio.CancelledError:
             raise  # shutdown: nothing of the batch was committed, the next owner reads it again

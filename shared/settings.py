@@ -32,8 +32,6 @@ class ServiceSettings(BaseSettings):
     mongo_database: str = "exemplars"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    # A handler error (not an outage) is retried this many times, then dead-lettered.
-    handler_retries: int = 3
     retry_backoff_seconds: float = 0.2
     retry_backoff_max_seconds: float = 10.0
     # In-flight work gets this long on shutdown; compose's stop_grace_period must exceed it.

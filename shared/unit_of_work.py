@@ -44,12 +44,22 @@ class Put:
 
 
 @dataclass(frozen=True)
+class Create:
+    """A new document no other input can write: its id derives from the input deciding it,
+    which is answered once. Written without being read first (a read could only say it is
+    absent); the commit still refuses it if it exists."""
+
+    collection: str
+    doc: dict
+
+
+@dataclass(frozen=True)
 class Delete:
     collection: str
     id: Any
 
 
-Change = Put | Delete
+Change = Put | Create | Delete
 
 
 @dataclass(frozen=True)
@@ -188,9 +198,12 @@ class View:
 
     def apply(self, changes: Iterable[Change]) -> None:
         for change in changes:
-            key = (change.collection, change.doc["_id"] if isinstance(change, Put) else change.id)
-            self.get(*key)  # a blind write could overwrite what another instance wrote: NotLoaded
-            self._docs[key] = change.doc if isinstance(change, Put) else None
+            key = (change.collection, change.id if isinstance(change, Delete) else change.doc["_id"])
+            if isinstance(change, Create):  # checked absent by the unit of work
+                self._read_at.setdefault(key, None)
+            else:
+                self.get(*key)  # a blind write could overwrite what another instance wrote: NotLoaded
+            self._docs[key] = None if isinstance(change, Delete) else change.doc
             self._changed[key] = None
 
     def writes(self) -> list[Write]:
@@ -282,6 +295,11 @@ class UnitOfWork:
             try:
                 decision = self.decider.decide(view, event)
                 for change in decision.changes:  # every document written must have been read
+                    if isinstance(change, Create):
+                        if view.knows(change.collection, change.doc["_id"]) and view.get(
+                                change.collection, change.doc["_id"]) is not None:
+                            raise ValueError(f"{change.collection}/{change.doc['_id']} exists: it cannot be created")
+                        continue
                     key = change.doc["_id"] if isinstance(change, Put) else change.id
                     if not view.knows(change.collection, key):
                         raise NotLoaded(change.collection, key)
@@ -310,9 +328,17 @@ class UnitOfWork:
     async def _fetch(self, view: View, wanted: dict[str, set]) -> None:
         queries = [q for q in wanted.pop(QUERIES, ()) if not view.asked(q)]
         if queries:
-            self.loads += len(queries)
-            for query, found in (await self.documents.query(queries)).items():
-                view.add_query(query, found)
+            # Queries on the same field are asked as one (each event of a batch names its own
+            # values), and each is then answered from what that one found.
+            merged: dict[tuple[str, str | None], Where] = {}
+            for q in queries:
+                seen = merged.get((q.collection, q.field))
+                values = () if q.field is None else tuple(sorted({*(seen.values if seen else ()), *q.values}, key=str))
+                merged[(q.collection, q.field)] = Where(q.collection, q.field, values)
+            self.loads += len(merged)
+            found = await self.documents.query(list(merged.values()))
+            for q in queries:
+                view.add_query(q, [d for d in found[merged[(q.collection, q.field)]] if q.matches(d)])
         # Documents a query brought are known already: only the rest is read by id.
         wanted = {c: {i for i in ids if not view.knows(c, i)} for c, ids in wanted.items()}
         if wanted := {c: ids for c, ids in wanted.items() if ids}:

@@ -48,14 +48,5 @@ def now() -> dt.datetime:
     return current.replace(microsecond=current.microsecond // 1000 * 1000)
 
 
-def day(value: dt.date | None) -> dt.datetime | None:
-    """BSON has no date type: days are stored as UTC midnights."""
-    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC) if value else None
-
-
-def date(value: dt.datetime | None) -> dt.date | None:
-    return value.date() if value else None
-
-
 def review_id(exemplar_id: str, period: str) -> str:
     return f"{exemplar_id}|{period}"

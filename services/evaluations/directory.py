@@ -8,9 +8,10 @@ changed in the same commit as the evaluation change that moves it.
 from dataclasses import dataclass
 
 from services.evaluations import domain
-from services.evaluations.decisions import EVALUATIONS, LOADS, STAFF, UNITS, date
+from services.evaluations.decisions import EVALUATIONS, LOADS, STAFF, UNITS
 from services.evaluations.domain import SCORING, Candidate
 from services.evaluations.exemplar_rules import UnitPeriod
+from shared.days import date
 from shared.unit_of_work import Decision, Put, View, Where
 from shared.vocabulary import Field, Role
 

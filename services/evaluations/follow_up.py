@@ -16,7 +16,6 @@ from services.evaluations.decisions import (
     REPLICATIONS,
     REVIEWS,
     VISITS,
-    day,
     derived,
     make,
     refuse,
@@ -25,6 +24,7 @@ from services.evaluations.decisions import (
 from services.evaluations.directory import unit_periods
 from services.evaluations.domain import ExemplarStatus
 from services.evaluations.exemplar_rules import Exemplar
+from shared.days import day
 from shared.envelope import Event
 from shared.events import (
     ExemplarReplicated,

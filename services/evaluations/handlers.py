@@ -24,8 +24,6 @@ from services.evaluations.decisions import (
     STAFF,
     UNITS,
     VISITS,
-    date,
-    day,
     derived,
     make,
     refuse,
@@ -49,6 +47,7 @@ from services.evaluations.domain import (
 )
 from services.evaluations.follow_up import new_exemplar
 from shared import topics
+from shared.days import date, day
 from shared.envelope import Event
 from shared.events import (
     ConflictDeclared,

@@ -8,8 +8,9 @@ two, or a second instance running the same schedule, neither loses nor doubles o
 import datetime as dt
 
 from services.evaluations import domain
-from services.evaluations.decisions import SOURCE, date, make, now
+from services.evaluations.decisions import SOURCE, make, now
 from services.evaluations.store import EvaluationStore
+from shared.days import date
 from shared.envelope import Event, new_event
 from shared.events import EvaluationOverdue, EvaluationReminder
 from shared.programme import EvaluationPolicy

@@ -22,11 +22,11 @@ from services.evaluations.decisions import (
     REVIEWS,
     STAFF,
     VISITS,
-    day,
     review_id,
 )
 from services.evaluations.directory import SCORING_VALUES
 from shared import envelope
+from shared.days import day
 from shared.documents import MongoDocuments
 from shared.envelope import Event
 from shared.mongo import ensure_indexes

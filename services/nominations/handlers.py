@@ -16,8 +16,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.nominations import domain
-from services.nominations.domain import Nomination, Staff, Status, SubmissionContext, Unit
+from services.nominations.domain import (
+    Nomination,
+    Staff,
+    Status,
+    SubmissionContext,
+    Unit,
+)
 from shared import topics
+from shared.days import day
 from shared.envelope import Event, new_event
 from shared.events import (
     EvaluationCompleted,
@@ -241,7 +248,7 @@ def new_quota(unit_id: str, year: int) -> dict:
 def unit_version(unit: UnitRegistered) -> dict:
     """What a version of a unit says (not when it was said). BSON has no date type: days are UTC midnights."""
     return {"name": unit.name, "parent_id": unit.parent_id, "kind": unit.kind.value,
-            "valid_from": _day(unit.valid_from), "valid_to": _day(unit.valid_to)}
+            "valid_from": day(unit.valid_from), "valid_to": day(unit.valid_to)}
 
 
 def unit_of(doc: dict | None) -> Unit | None:
@@ -257,6 +264,3 @@ def staff_of(doc: dict | None) -> Staff | None:
 def as_nomination(doc: dict | None) -> Nomination | None:
     return Nomination(doc["_id"], doc["unit_id"], Status(doc["status"])) if doc else None
 
-
-def _day(value: dt.date | None) -> dt.datetime | None:
-    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC) if value else None

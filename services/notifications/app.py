@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from services.notifications.api import create_api
 from services.notifications.delivery import DeliveryWorker, SmtpSender
-from services.notifications.handlers import Handlers
+from services.notifications.handlers import Notifications
 from services.notifications.routing import default_routes
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import NotificationStore
@@ -31,15 +31,17 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     routes = default_routes()  # fails at start-up on an inconsistent routing table
     client = mongo.connect(settings)
     store = NotificationStore(client[settings.mongo_database])
-    handlers = Handlers(store, settings, routes)
+    handlers = Notifications(settings, routes)
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    kafka.subscribe_service(broker, SERVICE, handlers.by_topic(), settings)
+    lag = LagProbe(settings.kafka_bootstrap_servers)
+    directory_read = kafka.directory_first(lag, settings, SERVICE)
+    gates = {topic: directory_read for topic in (topics.NOMINATIONS, topics.EVALUATIONS)}
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, gates))
     # Declared for the AsyncAPI document; the delivery worker publishes through kafka.publish.
     broker.publisher(topics.NOTIFICATIONS, title="notifications.out",
                      description="The final outcome of each delivery (one per event, recipient and channel).")
-    lag = LagProbe(settings.kafka_bootstrap_servers)
     metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
     async def publish(events: list[Event]) -> None:

@@ -10,27 +10,31 @@ if it comes later:
   so in another partition): the later broker receive time (`Received.at`, which the consumer
   bounds by its own clock), ties broken by (partition, offset).
 
-`NotificationStore` turns this into one guarded upsert (`earlier_than`); the rebuild's
-memory store applies `Position.after` to the same effect, so a rebuild equals the live view.
+`later` decides it, in the handlers, live and in a rebuild alike. The directory's documents
+become domain.py's views here too (`view_of`).
 """
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from services.notifications.domain import (
+    DirectoryView,
+    NominationView,
+    StaffView,
+    UnitView,
+)
+from shared.days import date, day
 from shared.envelope import Event
 from shared.events import StaffRegistered, UnitRegistered
+from shared.vocabulary import Role
 
 
 def ms(moment: dt.datetime) -> dt.datetime:
     """BSON keeps milliseconds (UTC): positions compare in memory as the database compares them."""
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def day(value: dt.date | None) -> dt.datetime | None:
-    """BSON has no date type: days are stored as UTC midnights."""
-    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC) if value else None
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,22 @@ def position_of(event: Event) -> Position | None:
     return Position(event.received.partition, event.received.offset, ms(event.received.at))
 
 
-def earlier_than(position: Position) -> dict[str, Any]:
-    """A MongoDB filter: the document was last written by a record before `position` (or by
-    none with a position: a document from before positions, or from a tool)."""
-    return {"$or": [
-        {"position": None},  # missing or null
-        {"position.partition": position.partition, "position.offset": {"$lt": position.offset}},
-        {"position.partition": {"$ne": position.partition}, "position.at": {"$lt": position.at}},
-        {"position.partition": {"$lt": position.partition}, "position.at": position.at},
-    ]}
+def later(event: Event, stored: dict | None) -> bool:
+    """May `event` write over `stored`? Only if its record is later in the log than the one
+    that wrote it. An event that did not come through Kafka (tests, tools) is taken as the
+    newest, and so is any event over a document from before positions."""
+    position = position_of(event)
+    if position is None or stored is None or stored.get("position") is None:
+        return True
+    return position.after(Position.from_document(stored["position"]))
+
+
+def versioned(event: Event, stored: dict | None, doc_id: str, fields: dict[str, Any]) -> dict:
+    """The document after `event` wrote `fields` (check `later` first), with its position."""
+    # `version` was the sender's time, which decided nothing right: dropped on the next write.
+    base = {k: v for k, v in (stored or {"_id": doc_id}).items() if k not in ("version", "position")}
+    position = position_of(event)
+    return {**base, **fields, **({"position": position.document()} if position else {})}
 
 
 def unit_fields(unit: UnitRegistered) -> dict[str, Any]:
@@ -81,3 +92,31 @@ def staff_fields(staff: StaffRegistered) -> dict[str, Any]:
     return {"unit_id": staff.unit_id, "full_name": staff.full_name, "email": str(staff.email),
             "roles": [role.value for role in staff.roles],
             "webhook_url": str(staff.webhook_url) if staff.webhook_url else None, "removed": False}
+
+
+# ---- documents as the views domain.py decides with ---------------------------------------
+
+
+def unit_of(doc: dict) -> UnitView:
+    return UnitView(doc["_id"], doc["name"], date(doc["valid_from"]), date(doc.get("valid_to")),
+                    doc.get("email"), doc.get("webhook_url"))
+
+
+def staff_of(doc: dict) -> StaffView:
+    roles = frozenset(Role(role) for role in doc.get("roles", []) if role in Role._value2member_map_)
+    return StaffView(doc["_id"], doc["unit_id"], doc["full_name"], doc["email"], roles, doc.get("webhook_url"),
+                     doc.get("removed", False))
+
+
+def nomination_of(doc: dict) -> NominationView:
+    return NominationView(doc["_id"], doc.get("unit_id"), doc.get("title"), frozenset(doc.get("panel", [])))
+
+
+def view_of(units: Iterable[dict], staff: Iterable[dict], nominations: Iterable[dict] = ()) -> DirectoryView:
+    """The directory as domain.py sees it. Only complete records count: a unit known only
+    by an id, or a person only by a removal, cannot be written to or named."""
+    view = DirectoryView()
+    view.units = {doc["_id"]: unit_of(doc) for doc in units if "name" in doc}
+    view.staff = {doc["_id"]: staff_of(doc) for doc in staff if "email" in doc}
+    view.nominations = {doc["_id"]: nomination_of(doc) for doc in nominations}
+    return view

@@ -34,6 +34,10 @@ UNIT_NAME_FIELDS = ("unit_id", "adopting_unit_id")
 UNIT_RECIPIENT_PREFIX = "unit:"
 
 
+# A delivery's status: planned, claimed by a worker, and its two outcomes.
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+
 class Channel(StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"

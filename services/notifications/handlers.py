@@ -1,90 +1,246 @@
-"""Consumer handlers: keep the directory view, and turn each routed event into recorded
+"""Thin handlers: keep the directory view, and turn each routed event into recorded
 deliveries. Nothing is sent here: sending belongs to the delivery worker, so a slow or
-broken mail server never holds up a partition."""
+broken mail server never holds up a partition.
+
+No I/O here: `shared.unit_of_work` loads what `needs` names, runs `decide` per event and
+commits. `routes()` is every event type this service consumes, per topic, and who handles
+it; which people each routed type reaches is `routes.yaml` (`routing.py`).
+
+Documents (collection: id -> fields):
+- units, staff: the directory, each with the log position of the record that wrote it;
+- nominations: nomination id -> unit, title and panel, for events naming only the id;
+- events: the notified event as received, and how many deliveries its planning recorded;
+- deliveries: one per event, recipient and channel, created here and then the worker's;
+- pacing: "publicity" -> the next free slot of the paced broadcasts.
+"""
 
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from services.notifications import domain
+from services.notifications import directory, domain, letters
+from services.notifications.domain import (
+    FAILED,
+    PENDING,
+    SENT,
+    DirectoryView,
+    NominationView,
+    PlannedDelivery,
+)
 from services.notifications.routing import Route
 from services.notifications.settings import NotificationsSettings
-from services.notifications.store import NotificationStore
-from shared import topics
+from shared import envelope, topics
 from shared.envelope import Event
+from shared.events import (
+    NotificationSent,
+    StaffRegistered,
+    StaffRemoved,
+    UnitRegistered,
+)
+from shared.unit_of_work import (
+    NOTHING,
+    QUERIES,
+    Create,
+    Decision,
+    Needs,
+    Put,
+    View,
+    Where,
+)
 
 log = logging.getLogger("exemplars.notifications")
 
-Now = Callable[[], dt.datetime]
+UNITS, STAFF, NOMINATIONS, EVENTS, DELIVERIES, PACING = "units", "staff", "nominations", "events", "deliveries", "pacing"
+PUBLICITY = "publicity"
+EVERY_UNIT = Where(UNITS)  # a few hundred documents: read whole once per batch
+
+Now = Callable[[Event], dt.datetime]
 
 
-def utcnow() -> dt.datetime:
+def wall_clock(event: Event) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Handlers:
-    def __init__(self, store: NotificationStore, settings: NotificationsSettings, routes: dict[str, Route],
-                 now: Now = utcnow) -> None:
-        self.store = store
-        self.settings = settings
-        self.routes = routes
-        self.now = now
-        self.webhooks = settings.webhook_secret is not None and bool(settings.webhook_secret.get_secret_value())
+class Unplanned(Exception):
+    """An outcome in the log names a delivery the replay did not plan (or finished already)."""
+
+
+@dataclass
+class Notifications:
+    settings: NotificationsSettings
+    routes_table: dict[str, Route]
+    # When the handler decides. Live: now. A rebuild: when the record arrived, when live decided.
+    now: Now = wall_clock
+    # A rebuild also folds the worker's logged outcomes into the deliveries they finish.
+    outcomes: bool = False
+    _by_type: dict = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        secret = self.settings.webhook_secret
+        self.webhooks = secret is not None and bool(secret.get_secret_value())
+        self._by_type = {t: handler for by_type in self.routes().values() for t, handler in by_type.items()}
+
+    def routes(self) -> dict[str, dict[str, object]]:
+        """Every event type consumed, per topic, and its handler."""
+        routes: dict[str, dict[str, object]] = {
+            topics.DIRECTORY: {"unit.registered": self.unit_registered, "staff.registered": self.staff_registered,
+                               "staff.removed": self.staff_removed}}
+        for topic in (topics.NOMINATIONS, topics.EVALUATIONS):
+            routes[topic] = {t: self.notify for t in topics.BY_NAME[topic].event_types if t in self.routes_table}
+        if self.outcomes:
+            routes[topics.NOTIFICATIONS] = {t: self.finished for t in topics.BY_NAME[topics.NOTIFICATIONS].event_types}
+        return routes
+
+    def decide(self, view: View, event: Event) -> Decision:
+        return self._by_type[event.type](view, event)
+
+    def needs(self, event: Event) -> Needs:
+        data = event.data
+        match data:
+            case UnitRegistered():
+                return {UNITS: [data.unit_id]}
+            case StaffRegistered() | StaffRemoved():
+                return {STAFF: [data.staff_id]}
+        if event.type in self.routes_table:
+            route = self.routes_table[event.type]
+            return {**_directory_needs(domain.needs(route, data)), EVENTS: [event.dedup_key],
+                    NOMINATIONS: [getattr(data, "nomination_id", None)],
+                    PACING: [PUBLICITY] if any(rule.publicity for rule in route.rules) else []}
+        if self.outcomes and hasattr(data, "delivery_id"):
+            return {DELIVERIES: [data.delivery_id]}
+        return {}
 
     # ---- directory -------------------------------------------------------------------------
 
-    async def unit_registered(self, event: Event) -> list[Event]:
-        await self.store.apply_unit(event)
-        return []
+    def unit_registered(self, view: View, event: Event) -> Decision:
+        unit: UnitRegistered = event.data
+        return _versioned(view, event, UNITS, unit.unit_id, directory.unit_fields(unit))
 
-    async def staff_registered(self, event: Event) -> list[Event]:
-        await self.store.apply_staff(event)
-        return []
+    def staff_registered(self, view: View, event: Event) -> Decision:
+        staff: StaffRegistered = event.data
+        return _versioned(view, event, STAFF, staff.staff_id, directory.staff_fields(staff))
 
-    async def staff_removed(self, event: Event) -> list[Event]:
-        await self.store.remove_staff(event)
-        return []
+    def staff_removed(self, view: View, event: Event) -> Decision:
+        removed: StaffRemoved = event.data
+        return _versioned(view, event, STAFF, removed.staff_id, {"removed": True})
 
     # ---- routed events ---------------------------------------------------------------------
 
-    async def notify(self, event: Event) -> list[Event]:
-        """Record one delivery per recipient and channel; the worker sends them."""
+    def notify(self, view: View, event: Event) -> Decision:
+        """One delivery per recipient and channel, recorded for the worker to send."""
         # Panels and titles are remembered even for events too old to notify: a later
         # cancellation must still find the panel after a rebuild.
-        await self.store.remember(event.data)
-        now = self.now()
+        changes, nomination = _remember(view, event)
+        now = self.now(event)
         # Judged by when the log received the event, never by the sender's `time`: a sender
         # dating its events ahead must not slip past the age limit or the go-live cut-off.
         received = event.received_at
         if now - received > dt.timedelta(days=self.settings.max_event_age_days) or (
                 self.settings.notify_after is not None and received < self.settings.notify_after):
-            log.debug("not notifying %s %s received %s: too old", event.type, event.id, received)
-            return []
-        if await self.store.planned(event):
-            return []  # redelivered: its deliveries exist and keep their own status
-        route = self.routes[event.type]
-        view = await self.store.load_view(domain.needs(route, event.data))
+            return Decision.of(*changes)
+        recorded = view.get(EVENTS, event.dedup_key)
+        if recorded is not None and recorded.get("planned"):
+            return Decision.of(*changes)  # planned before answers were kept: its deliveries exist
+        route = self.routes_table[event.type]
+        seen = directory_view(view, domain.needs(route, event.data), nomination)
         # Who belongs to which open unit is judged on the day the log received the event.
-        recipients = domain.resolve_recipients(route, event.data, view, domain.local_date(received))
-        paced = domain.paced_count(recipients)
+        recipients = domain.resolve_recipients(route, event.data, seen, domain.local_date(received))
+        interval = self.settings.publicity_interval_seconds
         start = None
-        if paced and self.settings.publicity_interval_seconds > 0:
-            start = await self.store.reserve_publicity(paced, self.settings.publicity_interval_seconds, now)
-        planned = domain.plan_deliveries(event, recipients, now, self.settings.publicity_interval_seconds,
-                                         publicity_start=start, webhooks=self.webhooks)
-        await self.store.record(event, planned, now)
-        log.info("%s %s: %d deliveries recorded (%d paced)", event.type, event.id, len(planned), paced,
-                 extra={"event_id": event.id, "event_type": event.type})
-        return []
+        if (paced := domain.paced_count(recipients)) and interval > 0:
+            # After every broadcast already scheduled, so two recognitions at once do not
+            # double the rate.
+            slot = view.get(PACING, PUBLICITY)
+            start = max(now, slot["next_slot"]) if slot else now
+            changes.append(Put(PACING, {"_id": PUBLICITY, "next_slot": start + dt.timedelta(seconds=paced * interval)}))
+        planned = domain.plan_deliveries(event, recipients, now, interval, publicity_start=start, webhooks=self.webhooks)
+        # A planning cut short before answers were kept left some deliveries: they keep their status.
+        kept = {d["_id"] for d in view.where(Where(DELIVERIES, "event_key", (event.dedup_key,)))} if recorded else set()
+        changes += [Create(DELIVERIES, delivery_document(event, p, now)) for p in planned if p.delivery_id not in kept]
+        changes.append(Put(EVENTS, {"_id": event.dedup_key, **envelope.to_document(event), "planned": True,
+                                    "deliveries": len(planned)}))
+        return Decision.of(*changes)
 
-    def routed(self) -> dict:
-        return {event_type: self.notify for event_type in self.routes}
+    # ---- the worker's outcomes, in a rebuild -----------------------------------------------
 
-    def by_topic(self) -> dict[str, dict]:
-        """What the service consumes: the live consumers and a rebuild route the same way."""
-        by_topic = {topics.DIRECTORY: {"unit.registered": self.unit_registered,
-                                       "staff.registered": self.staff_registered,
-                                       "staff.removed": self.staff_removed}}
-        for topic in (topics.NOMINATIONS, topics.EVALUATIONS):
-            by_topic[topic] = {t: self.notify for t in topics.BY_NAME[topic].event_types if t in self.routes}
-        return by_topic
+    def finished(self, view: View, outcome: Event) -> Decision:
+        """The delivery `outcome` names, finished as the worker recorded it (`store.settle`)."""
+        data = outcome.data
+        doc = view.get(DELIVERIES, data.delivery_id)
+        if doc is None or doc["status"] != PENDING or (doc["event_id"], doc["recipient_id"], doc["channel"]) != (
+                data.notified_event_id, data.recipient_id, data.channel):
+            raise Unplanned(f"{outcome.type} {outcome.id} names no pending delivery {data.delivery_id}")
+        sent = outcome.type == NotificationSent.event_type
+        doc.update(status=SENT if sent else FAILED, attempts=data.attempts, finished_at=outcome.time,
+                   last_error=None if sent else data.error, outcome=envelope.to_document(outcome))
+        if sent:  # a failure keeps the planned address; the outcome may say "unknown"
+            doc["address"] = data.address
+            doc["subject"] = self._subject(view, doc)
+        return Decision.of(Put(DELIVERIES, doc))
+
+    def _subject(self, view: View, delivery: dict) -> str:
+        """The subject the worker rendered (not in the log), rendered again with its functions
+        from the directory as the replay stands when the outcome was published."""
+        event = envelope.from_document(view.get(EVENTS, delivery["event_key"]))
+        needs = letters.needs_of(self.routes_table[event.type], event, delivery)
+        nomination = view.get(NOMINATIONS, getattr(event.data, "nomination_id", None) or "")
+        seen = directory_view(view, needs, directory.nomination_of(nomination) if nomination else None)
+        return letters.render(delivery, event, seen, self.settings.mail_from_name)[1].subject
+
+
+# ---- reading the view ------------------------------------------------------------------------
+
+
+def _directory_needs(needs: domain.Needs) -> Needs:
+    return {STAFF: sorted(needs.staff_ids), QUERIES: [EVERY_UNIT, *_staff_queries(needs)]}
+
+
+def _staff_queries(needs: domain.Needs) -> list[Where]:
+    queries = []
+    if needs.unit_ids:
+        queries.append(Where(STAFF, "unit_id", tuple(sorted(needs.unit_ids))))
+    if needs.roles:
+        queries.append(Where(STAFF, "roles", tuple(sorted(role.value for role in needs.roles))))
+    return queries
+
+
+def directory_view(view: View, needs: domain.Needs, nomination: NominationView | None) -> DirectoryView:
+    """The directory domain.py needs for `needs` (a superset does no harm: the routes select)."""
+    staff = {doc["_id"]: doc for query in _staff_queries(needs) for doc in view.where(query)}
+    panel = nomination.panel if nomination else frozenset()
+    staff |= {staff_id: doc for staff_id in sorted(needs.staff_ids | panel) if (doc := view.get(STAFF, staff_id))}
+    seen = directory.view_of(view.where(EVERY_UNIT), staff.values())
+    if nomination is not None:
+        seen.nominations[nomination.nomination_id] = nomination
+    return seen
+
+
+def _versioned(view: View, event: Event, collection: str, doc_id: str, fields: dict) -> Decision:
+    stored = view.get(collection, doc_id)
+    if not directory.later(event, stored):
+        return NOTHING  # a later record already wrote it: this one is history
+    return Decision.of(Put(collection, directory.versioned(event, stored, doc_id, fields)))
+
+
+def _remember(view: View, event: Event) -> tuple[list, NominationView | None]:
+    """What is known of the event's nomination after it (panel, title), and the change, if any."""
+    nomination_id = getattr(event.data, "nomination_id", None)
+    if nomination_id is None:
+        return [], None
+    doc = view.get(NOMINATIONS, nomination_id)
+    current = directory.nomination_of(doc) if doc else None
+    updated = domain.next_nomination(current, event.data)
+    if updated is None or updated == current:
+        return [], current
+    return [Put(NOMINATIONS, {"_id": nomination_id, "unit_id": updated.unit_id, "title": updated.title,
+                              "panel": sorted(updated.panel)})], updated
+
+
+def delivery_document(event: Event, p: PlannedDelivery, now: dt.datetime) -> dict:
+    return {"_id": p.delivery_id, "event_key": event.dedup_key, "event_id": event.id, "event_type": event.type,
+            "recipient_id": p.recipient.id, "recipient_kind": p.recipient.kind, "recipient_name": p.recipient.name,
+            "unit_id": p.recipient.unit_id, "channel": p.channel.value, "template": p.recipient.template,
+            "address": p.address, "publicity": p.recipient.publicity, "status": PENDING, "attempts": 0,
+            "next_attempt_at": p.not_before, "created_at": now, "updated_at": now}
+

@@ -1,8 +1,9 @@
 """shared.kafka's subscriber over the real broker: every record meets its own fate.
 
-The subscriber runs in this process with handlers of the test's own (one that always fails
-on a marked record, one whose answer is too large to send), so each failure is certain;
-everything else is the code every service runs, against Tansu.
+The subscriber runs in this process with a decider of the test's own (it always fails on a
+marked record, and answers another with an event too large to send), so each failure is
+certain; everything else is the code every service runs, a unit of work per batch over a
+database of the test's own, against Tansu and SecantusDB.
 """
 
 import asyncio
@@ -14,11 +15,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from deploy.demo_data import MODELS, StaffMember, submission
 from shared import envelope, kafka
+from shared.documents import MongoDocuments
 from shared.envelope import Event, new_event
 from shared.events import NominationRejected, Reason
 from shared.progress import PROGRESS
 from shared.settings import ServiceSettings
 from shared.topics import dlq
+from shared.unit_of_work import Decision, Needs, UnitOfWork, View
 from tests.conftest import TopicLog
 
 SENDER = StaffMember("U-02", "U", "Lê Văn Hùng", (), ())
@@ -40,14 +43,28 @@ def answer_to(event: Event) -> Event:
                      key=sub.nomination_id, source="urn:test", derived_from=event)
 
 
-async def handle(event: Event) -> list[Event]:
-    if event.data.title == "FAIL":
-        raise RuntimeError("this record always fails")
-    if event.data.title == "BIG":
-        reasons = [Reason(code="TEST", message="x" * 1000) for _ in range(20)]
-        return [new_event(NominationRejected(nomination_id=event.data.nomination_id, unit_id="U", year=2024,
-                                             reasons=reasons), key=event.key, source="urn:test", derived_from=event)]
-    return [answer_to(event)]
+class Fated:
+    """Answers every submission on `topic`, but for the marked ones: "FAIL" always raises,
+    "BIG" is answered with an event above the producer's limit."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    def routes(self) -> dict[str, dict[str, object]]:
+        return {self.topic: {"nomination.submitted": self.decide}}
+
+    def needs(self, event: Event) -> Needs:
+        return {}
+
+    def decide(self, view: View, event: Event) -> Decision:
+        if event.data.title == "FAIL":
+            raise RuntimeError("this record always fails")
+        if event.data.title == "BIG":
+            reasons = [Reason(code="TEST", message="x" * 1000) for _ in range(20)]
+            return Decision.of(publish=[new_event(
+                NominationRejected(nomination_id=event.data.nomination_id, unit_id="U", year=2024, reasons=reasons),
+                key=event.key, source="urn:test", derived_from=event)])
+        return Decision.of(publish=[answer_to(event)])
 
 
 @pytest.fixture
@@ -58,19 +75,32 @@ async def topics_of_a_test(stack):
     return name, out
 
 
-async def run_subscriber(stack, topic: str, out: str):
+@pytest.fixture
+async def db(mongo):
+    name = f"fate_{uuid.uuid4().hex[:8]}"
+    yield mongo[name]
+    await mongo.drop_database(name)
+
+
+async def run_subscriber(stack, db, topic: str, out: str):
     settings = ServiceSettings(kafka_bootstrap_servers=stack.config.bootstrap, kafka_enable_idempotence=False,
-                               handler_retries=2, retry_backoff_seconds=0.01, retry_backoff_max_seconds=0.05,
+                               retry_backoff_seconds=0.01, retry_backoff_max_seconds=0.05,
                                # Small enough that the BIG answer (~20 kB) cannot be sent.
                                kafka_max_request_bytes=16_384)
     broker = kafka.make_broker(settings, "fate-test")
-    kafka.subscribe(broker, topic, service="fate-test", name=topic, handlers={"nomination.submitted": handle},
+    decider = Fated(topic)
+
+    def sendable(events: list[Event]) -> None:  # as subscribe_units: too large is the input's fate, before any write
+        kafka._sendable(kafka.outgoing(out, events), settings)
+
+    unit = UnitOfWork(MongoDocuments(db), decider, check=sendable)
+    kafka.subscribe(broker, topic, service="fate-test", name=topic, handlers=decider.routes()[topic], unit=unit,
                     output_topic=out, settings=settings, ignore_unhandled=False)
     await broker.start()
     return broker
 
 
-async def test_failures_of_one_record_never_cost_its_neighbours(stack, producer, topics_of_a_test, monkeypatch):
+async def test_failures_of_one_record_never_cost_its_neighbours(stack, producer, topics_of_a_test, db, monkeypatch):
     topic, out = topics_of_a_test
     # The first two batches fail after their records were handled (as a broken publish
     # would): the consumer must rewind every partition, not commit past them.
@@ -100,7 +130,7 @@ async def test_failures_of_one_record_never_cost_its_neighbours(stack, producer,
 
     dead = await TopicLog(stack.config.bootstrap, dlq(topic)).start()
     answers = await TopicLog(stack.config.bootstrap, out).start()
-    broker = await run_subscriber(stack, topic, out)
+    broker = await run_subscriber(stack, db, topic, out)
     try:
         # One producer batch per partition: the poison shares its batches with valid records.
         futures = [await producer.send(topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()])

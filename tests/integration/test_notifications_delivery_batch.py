@@ -13,15 +13,26 @@ from email.parser import BytesHeaderParser
 import pytest
 
 from deploy.processes import free_port
-from services.notifications.delivery import DeliveryWorker, SmtpSender, TransientFailure, WebhookSender
-from services.notifications.handlers import Handlers
+from services.notifications.delivery import (
+    DeliveryWorker,
+    SmtpSender,
+    TransientFailure,
+    WebhookSender,
+)
+from services.notifications.handlers import Notifications
 from services.notifications.routing import default_routes
 from services.notifications.settings import NotificationsSettings
 from services.notifications.sink import MailSink
 from services.notifications.store import NotificationStore, Settled
 from services.notifications.webhooks import WebhookPolicy
 from shared.envelope import Event, new_event
-from shared.events import EvaluationReminder, NotificationSent, StaffRegistered, UnitRegistered
+from shared.events import (
+    EvaluationReminder,
+    NotificationSent,
+    StaffRegistered,
+    UnitRegistered,
+)
+from shared.unit_of_work import UnitOfWork
 from shared.vocabulary import Role
 from tests.conftest import wait_until
 from tests.unit.test_notifications_delivery import tiny_mail
@@ -50,22 +61,25 @@ def settings_for(db, sink: MailSink, **overrides) -> NotificationsSettings:
 
 async def planned(db, settings: NotificationsSettings, count: int, refused: int = 0) -> list[str]:
     """`count` reminders to as many evaluators (the first `refused` of them with a mailbox the
-    sink refuses), planned by the real handlers; returns the delivery ids."""
+    sink refuses), planned by the real handlers in the service's unit of work; returns the
+    delivery ids."""
     store = NotificationStore(db)
     await store.ensure_indexes()
-    handlers = Handlers(store, settings, default_routes())
+    unit = UnitOfWork(store.documents, Notifications(settings, default_routes()))
     tag = uuid.uuid4().hex[:6].upper()
-    await handlers.unit_registered(new_event(UnitRegistered(unit_id=f"U-{tag}", name="Phòng thử nghiệm",
-                                                            valid_from=dt.date(2020, 1, 1)), key=tag, source="urn:hr"))
+    events = [new_event(UnitRegistered(unit_id=f"U-{tag}", name="Phòng thử nghiệm", valid_from=dt.date(2020, 1, 1)),
+                        key=tag, source="urn:hr")]
     for n in range(count):
         email = REFUSED if n < refused else f"ev-{tag.lower()}-{n:04d}@monre.gov.vn"
-        await handlers.staff_registered(new_event(StaffRegistered(
+        events.append(new_event(StaffRegistered(
             staff_id=f"EV-{tag}-{n:04d}", unit_id=f"U-{tag}", full_name=f"Người chấm {n}", email=email,
             roles=[Role.EVALUATOR]), key=tag, source="urn:hr"))
     for n in range(count):
-        await handlers.notify(new_event(EvaluationReminder(
+        events.append(new_event(EvaluationReminder(
             nomination_id=f"NOM-{tag}-{n}", evaluator_id=f"EV-{tag}-{n:04d}", title="Mô hình thử",
             deadline=dt.date(2030, 1, 1), days_left=7), key=tag, source="urn:exemplars:evaluations"))
+    outcomes = await unit.run(events)
+    assert [o.error for o in outcomes if o.error is not None] == []
     return [d["_id"] for d in await db["deliveries"].find({}, {"_id": 1}).to_list()]
 
 

@@ -1,16 +1,19 @@
 """Rebuilding the notifications projection from the log, against what the live service wrote.
 
-The oracle is the service itself: its real `Handlers` on the real `NotificationStore`, in a
-fresh database of the stack's SecantusDB, with the real clock, take a scripted sequence of
-inputs in an interleaving of their own (topic by topic, as independent consumers may); the
-real `DeliveryWorker` code then attempts deliveries with senders that record instead of
-sending, and its published outcomes are the log's answers. Inputs and answers go through
-the CloudEvents codec as the log would hold them. The rebuild reads only that log; its
-documents, written to another fresh database the way `deploy/rebuild.py` does, must match.
+The oracle is the service itself: its real `Notifications` decider in the shared
+`UnitOfWork` over the real `NotificationStore`'s documents, in a fresh database of the stack's
+SecantusDB, with the real clock, takes a scripted sequence of inputs in an interleaving of its
+own (topic by topic, as independent consumers may, each partition's run one batch); the real
+`DeliveryWorker` code then claims due deliveries in batches (`claim_due`) and attempts them
+with senders that record instead of sending, and its published outcomes are the log's answers.
+Inputs and answers go through the CloudEvents codec as the log would hold them. The rebuild
+reads only that log; its documents, written to another fresh database the way
+`deploy/rebuild.py` does, must match.
 """
 
 import asyncio
 import datetime as dt
+import itertools
 import uuid
 from collections import defaultdict
 from dataclasses import replace
@@ -19,8 +22,13 @@ import aiosmtplib
 import pytest
 
 from services.notifications import delivery as delivery_module
-from services.notifications.delivery import DeliveryWorker, PermanentFailure
-from services.notifications.handlers import Handlers
+from services.notifications.delivery import (
+    EMAIL,
+    WEBHOOK,
+    DeliveryWorker,
+    PermanentFailure,
+)
+from services.notifications.handlers import Notifications
 from services.notifications.rebuild import COMPARISON, rebuild
 from services.notifications.routing import default_routes
 from services.notifications.settings import NotificationsSettings
@@ -44,6 +52,7 @@ from shared.events import (
 )
 from shared.events.nominations import Nominee
 from shared.replay import Answers, Logged, compare
+from shared.unit_of_work import UnitOfWork
 from shared.vocabulary import Field, NomineeKind, RecognitionLevel, Role
 
 HR, NOMINATIONS, EVALUATIONS = "urn:unit:hr", "urn:exemplars:nominations", "urn:exemplars:evaluations"
@@ -86,12 +95,14 @@ class Hooks:
 
 
 class Live:
-    """The live service: real handlers, store and worker code; every input and outcome logged."""
+    """The live service: its handlers in its unit of work over its store's documents, and the
+    delivery worker's claim and attempt code; every input and outcome logged."""
 
     def __init__(self, db, settings: NotificationsSettings, publish_fails: bool = False) -> None:
         self.db, self.settings = db, settings
         self.store = NotificationStore(db)
-        self.handlers = Handlers(self.store, settings, default_routes())  # the real clock
+        self.handlers = Notifications(settings, default_routes())  # the real clock
+        self.unit = UnitOfWork(self.store.documents, self.handlers)
         self.inputs: list[Logged] = []
         self.outcomes: list[Event] = []
         self.mail, self.hooks = Mail(), Hooks()
@@ -100,6 +111,7 @@ class Live:
                                      now=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(milliseconds=5))
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
         self._phase: list[Logged] = []
+        self._claims = itertools.count(1)
 
     async def _publish(self, events: list[Event]) -> None:
         if self.publish_fails:
@@ -121,24 +133,31 @@ class Live:
         return event
 
     async def process(self) -> None:
-        """The records logged since the last call, topic by topic: the consumers run apart."""
-        directory = {"unit.registered": self.handlers.unit_registered,
-                     "staff.registered": self.handlers.staff_registered,
-                     "staff.removed": self.handlers.staff_removed}
+        """The records logged since the last call, topic by topic (the consumers run apart),
+        each run of records from one partition one consumed batch: one unit of work."""
+        routes = self.handlers.routes()
         for topic in (topics.DIRECTORY, topics.EVALUATIONS, topics.NOMINATIONS):
-            for record in (r for r in self._phase if r.topic == topic):
-                await directory.get(record.event.type, self.handlers.notify)(record.event)
+            records = [r for r in self._phase if r.topic == topic]
+            assert all(r.event.type in routes[topic] for r in records), "every logged type is consumed"
+            for _, batch in itertools.groupby(records, key=lambda r: r.partition):
+                outcomes = await self.unit.run([r.event for r in batch])
+                # Live a failed input is dead-lettered, and a rebuild never reads it: none here.
+                assert [(o.event.type, o.error) for o in outcomes if o.error is not None] == []
+                assert all(o.publish == [] for o in outcomes)  # the handlers publish nothing
         self._phase = []
 
     async def work(self, skip=lambda doc: False) -> None:
-        """One pass of the worker over the due deliveries, as its claim loop takes them."""
-        for doc in await self.db["deliveries"].find({"status": PENDING}).sort("_id").to_list():
-            if skip(doc):
-                continue
-            claimed = await self.store.claim((doc["_id"], PENDING), self.worker.now(),
-                                             self.settings.delivery_lease_seconds, self.worker.worker_id)
-            if claimed is not None:
-                await self.worker.attempt(claimed)
+        """One pass of the worker over the due deliveries, as its claim loop takes them: each
+        lane's due deliveries claimed at once, those `skip` names handed back untried (as a
+        batch does with what it cannot send in time), the others attempted by the worker."""
+        for channel in (EMAIL, WEBHOOK):
+            claimed = await self.store.claim_due(channel, self.worker.now(), self.settings.delivery_batch_size,
+                                                 self.settings.delivery_lease_seconds,
+                                                 f"{self.worker.worker_id}:{next(self._claims)}")
+            assert len(claimed) < self.settings.delivery_batch_size, "one claim took everything due"
+            await self.store.release([d for d in claimed if skip(d)], self.worker.now())
+            for delivery in sorted((d for d in claimed if not skip(d)), key=lambda d: d["_id"]):
+                await self.worker.attempt(delivery)
         await asyncio.sleep(0.01)  # what is logged next arrives after these outcomes
 
     def answers(self) -> Answers:
@@ -329,8 +348,10 @@ async def test_outcomes_of_deliveries_the_replay_does_not_plan_are_divergent(dat
     assert len(replicated) == 2
     assert {e.id for e in answers.divergent} == replicated | {stranger.id}
     differences = compare(await live.documents(), rebuilt, COMPARISON)
+    lost = next(r.event for r in live.inputs if r.event.id == events["replicated"].id)
     assert [(d.collection, len(d.missing), d.extra, d.changed) for d in differences] == [
-        ("events", 1, [], []), ("deliveries", 2, [], [])]
+        ("events", 1, [], []), ("deliveries", 2, [], []), ("answers", 1, [], [])]
+    assert differences[-1].missing == [lost.dedup_key]  # the lost input was answered live only
 
 
 async def one_reminder(live: Live) -> None:
