@@ -41,7 +41,7 @@ def pool(view: View, changed: dict | None = None) -> Pool:
     staff = {doc["_id"]: doc for doc in view.where(CANDIDATES)}
     if changed is not None:
         staff[changed["_id"]] = changed
-    load = {doc["_id"]: doc["n"] for doc in view.where(ALL_LOADS)}
+    load = {doc["_id"]: len(doc["open"]) for doc in view.where(ALL_LOADS)}
     evaluators = [Candidate(doc["_id"], doc["unit_id"], frozenset(Role(r) for r in doc.get("roles", [])),
                             frozenset(Field(f) for f in doc.get("fields", [])), load.get(doc["_id"], 0))
                   for _, doc in sorted(staff.items())
@@ -76,7 +76,7 @@ def counted(view: View, decision: Decision) -> Decision:
     for evaluator, nid, joined in moves:
         seats = touched.setdefault(evaluator, set(loads.get(evaluator, ())))
         (seats.add if joined else seats.discard)(nid)
-    puts = [Put(LOADS, {"_id": e, "open": sorted(seats), "n": len(seats)}) for e, seats in sorted(touched.items())]
+    puts = [Put(LOADS, {"_id": e, "open": sorted(seats)}) for e, seats in sorted(touched.items())]
     return Decision((*decision.changes, *puts), decision.publish)
 
 

@@ -68,7 +68,7 @@ class EvaluationStore:
 
     async def open_assignments(self) -> dict[str, int]:
         """Evaluations each evaluator still has to score: one small document per evaluator."""
-        return {doc["_id"]: doc["n"] async for doc in self.loads.find({"n": {"$gt": 0}}, {"n": 1})}
+        return {doc["_id"]: len(doc["open"]) async for doc in self.loads.find() if doc["open"]}
 
     async def find_evaluations(self, *, year: int | None, unit_id: str | None, status: str | None,
                                limit: int, offset: int) -> list[dict[str, Any]]:

@@ -66,7 +66,7 @@ class DeliveryWorker:
         self.policy = settings.retry_policy
         self.worker_id = uuid.uuid4().hex  # a lease belongs to this process only
         self._claims = itertools.count(1)  # with worker_id, a token per claim
-        self._mail_rate: float | None = None  # mails a second in the last batch
+        self._mail_batch_limit = settings.delivery_batch_size  # how many mails the next batch claims
         self._unrecorded = asyncio.Semaphore(max(settings.delivery_concurrency, 1))
         self.outcomes = _Outcomes(store, publish, now)
         self._stopping = asyncio.Event()
@@ -110,7 +110,7 @@ class DeliveryWorker:
                 if idle_until.get(channel, 0.0) > loop.time():
                     continue
                 looked = True
-                limit = self._mail_batch_size() if channel == EMAIL else min(lanes.free[channel], s.delivery_batch_size)
+                limit = self._mail_batch_limit if channel == EMAIL else min(lanes.free[channel], s.delivery_batch_size)
                 expired = leases_at.get(channel, 0.0) <= loop.time()
                 if expired:
                     leases_at[channel] = loop.time() + max(s.delivery_poll_seconds, 1.0)
@@ -181,20 +181,14 @@ class DeliveryWorker:
         """Try one claimed delivery (mail on a connection of its own), record and publish its outcome."""
         await self._deliver([delivery], self.smtp.send, deadline=None)
 
-    def _mail_batch_size(self) -> int:
-        """As many mails as the last batch's pace sends in a quarter of the lease: a batch
-        larger than its lease allows is claimed, then mostly handed back, two writes each."""
-        if self._mail_rate is None:
-            return self.settings.delivery_batch_size
-        return max(1, min(self.settings.delivery_batch_size,
-                          int(self._mail_rate * self.settings.delivery_lease_seconds / 4)))
-
     async def _mail_batch(self, batch: list[dict], deadline: float) -> None:
-        started = asyncio.get_running_loop().time()
         async with self.smtp.session() as session:
             tried = await self._deliver(batch, session.send, deadline)
-        if tried:
-            self._mail_rate = tried / max(asyncio.get_running_loop().time() - started, 1e-3)
+        # A batch its lease's time for sending could not finish is claimed, then partly handed
+        # back (two writes more): the next claims what this one got through. One that
+        # finished lets the next grow again, so a slow spell (an outage) is soon forgotten.
+        cap = self.settings.delivery_batch_size
+        self._mail_batch_limit = max(1, tried) if tried < len(batch) else min(cap, max(self._mail_batch_limit, tried) * 2)
 
     async def _deliver(self, batch: list[dict], send_mail: SendMail, deadline: float | None) -> int:
         """Try the deliveries in turn, each once a slot for an unrecorded mail is free; hand

@@ -32,12 +32,28 @@ class _Policy(EmailPolicy):
     space between two words outside the encoded words, where RFC 2047 decoders drop it:
     "bản đồ địa chính" arrived as "bản đồđịa chính"."""
 
+    def header_store_parse(self, name: str, value):
+        # The registry's parse of a plain ASCII header is most of the cost of a mail; these
+        # carry machine values that need no structure. Line breaks stay refused.
+        if name.lower() in _PLAIN and isinstance(value, str) and value.isascii() and not _breaks(value):
+            return name, value
+        return super().header_store_parse(name, value)
+
     def fold(self, name: str, value) -> str:
-        return self._fold_subject(name, value) or super().fold(name, value)
+        return self._fold_short(name, value) or self._fold_subject(name, value) or super().fold(name, value)
 
     def fold_binary(self, name: str, value) -> bytes:
-        folded = self._fold_subject(name, value)
+        folded = self._fold_short(name, value) or self._fold_subject(name, value)
         return folded.encode("ascii") if folded else super().fold_binary(name, value)
+
+    def _fold_short(self, name: str, value) -> str | None:
+        """An ASCII header that fits on its line needs no folding (the registry's folder
+        parses it again to find that out)."""
+        text = str(value)
+        line = f"{name}: {text}{self.linesep}"
+        if text.isascii() and not _breaks(text) and len(line) - len(self.linesep) <= (self.max_line_length or 78):
+            return line
+        return None
 
     def _fold_subject(self, name: str, value) -> str | None:
         text = str(value)
@@ -46,6 +62,15 @@ class _Policy(EmailPolicy):
         encoded = Header(text, "utf-8", header_name=name).encode(linesep=self.linesep,
                                                                   maxlinelen=self.max_line_length or 78)
         return f"{name}: {encoded}{self.linesep}"
+
+
+# Headers whose values are ids, dates and keywords the service writes itself.
+_PLAIN = frozenset({"date", "message-id", "auto-submitted", "x-auto-response-suppress", "content-language",
+                    DELIVERY_HEADER.lower(), "x-exemplars-event-id", EVENT_TYPE_HEADER.lower()})
+
+
+def _breaks(text: str) -> bool:
+    return any(c in text for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 POLICY = _Policy()

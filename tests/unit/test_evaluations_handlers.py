@@ -61,7 +61,7 @@ async def test_a_batch_reads_each_collection_once_and_sees_its_own_changes():
     # the evaluations by id, then the evaluators, the loads and the units: one query each
     assert work.loads - before == 4
     assert all(o.publish[0].type == "evaluation.panel_assigned" for o in outcomes)
-    load = sorted(d["n"] for d in documents.collections[LOADS].values())
+    load = sorted(len(d["open"]) for d in documents.collections[LOADS].values())
     assert load == [4, 4, 5, 5]  # 18 seats over 4 people: later panels saw the seats earlier ones took
 
 

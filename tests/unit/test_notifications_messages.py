@@ -142,6 +142,26 @@ def test_a_raw_subject_with_a_newline_is_refused_or_flattened():
     assert back["Bcc"] is None and back["Subject"] == "Một Bcc: x@evil.example"
 
 
+@pytest.mark.parametrize("value", ["id\r\nBcc: x@evil.example", "id\nBcc: x@evil.example", "id\u2028Bcc: x"])
+def test_the_plain_headers_refuse_line_breaks_too(value):
+    """The headers spared the registry's parse (messages._PLAIN) keep its refusal of breaks."""
+    _, msg = mail(Rendered("Chủ đề", "x\n", "<p>x</p>\n"))
+    with pytest.raises(ValueError):
+        msg[messages.DELIVERY_HEADER] = value
+
+
+def test_plain_and_registry_headers_come_out_the_same():
+    """The short paths write, byte for byte, what the standard library's folder writes."""
+    event, recipient, rendered = real("evaluation.reminder")
+    _, msg = mail(rendered, recipient.name, recipient.email, event)
+    fast = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    slow = msg.as_bytes(policy=policy.default.clone(linesep="\r\n"))
+    fast_headers, slow_headers = fast.split(b"\r\n\r\n")[0], slow.split(b"\r\n\r\n")[0]
+    # The Subject is folded by `email.header` on purpose (see messages._Policy); the rest is equal.
+    strip = lambda raw: [h for h in raw.replace(b"\r\n ", b" ").split(b"\r\n") if not h.startswith(b"Subject:")]
+    assert strip(fast_headers) == strip(slow_headers)
+
+
 def test_message_id_is_stable_per_delivery():
     event = new_event(sample_payloads()["evaluation.reminder"], key="NOM", source="evaluations")
     delivery, first = mail(Rendered("A", "x\n", "<p>x</p>\n"), event=event)
