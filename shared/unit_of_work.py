@@ -97,13 +97,12 @@ class Where:
 
 
 class NotLoaded(Exception):
-    """A handler read a document (or asked a query) its `needs` did not name."""
+    """A handler read documents (or asked queries) its `needs` did not name: `wanted`, in the
+    shape of `needs`, is what the unit of work loads before deciding again."""
 
-    def __init__(self, collection: str, doc_id: Any = None, query: Where | None = None) -> None:
-        super().__init__(f"{query or f'{collection}/{doc_id}'} was not loaded")
-        self.collection = collection
-        self.doc_id = doc_id
-        self.query = query
+    def __init__(self, wanted: Mapping[str, Iterable]) -> None:
+        self.wanted = {collection: set(ids) for collection, ids in wanted.items()}
+        super().__init__(f"{self.wanted} was not loaded")
 
 
 class HandlerFailed(Exception):
@@ -161,7 +160,7 @@ class View:
         key = (collection, doc_id)
         if key not in self._docs:
             if Where(collection) not in self._queried:
-                raise NotLoaded(collection, doc_id)
+                raise NotLoaded({collection: [doc_id]})
             # The whole collection was read: what it did not hold does not exist.
             self._docs[key], self._read_at[key] = None, None
         doc = self._docs[key]
@@ -170,10 +169,24 @@ class View:
     def where(self, query: Where) -> list[dict]:
         """Copies of the documents matching `query` now (the batch's changes included), by id."""
         if query not in self._queried:
-            raise NotLoaded(query.collection, query=query)
+            raise NotLoaded({QUERIES: [query]})
         found = [doc for (collection, _), doc in self._docs.items()
                  if collection == query.collection and doc is not None and query.matches(doc)]
         return [dict(doc) for doc in sorted(found, key=lambda d: str(d["_id"]))]
+
+    def need(self, needs: Mapping[str, Iterable]) -> None:
+        """Raise `NotLoaded` for all of `needs` the view lacks at once, so a handler that reads
+        many documents it could not name in `needs` costs one late load, not one per document."""
+        missing: dict[str, set] = {}
+        for collection, wanted in needs.items():
+            if collection == QUERIES:
+                lacking = {query for query in wanted if query not in self._queried}
+            else:
+                lacking = {i for i in wanted if i is not None and not self.knows(collection, i)}
+            if lacking:
+                missing[collection] = lacking
+        if missing:
+            raise NotLoaded(missing)
 
     def knows(self, collection: str, doc_id: Any) -> bool:
         return (collection, doc_id) in self._docs or Where(collection) in self._queried
@@ -302,10 +315,9 @@ class UnitOfWork:
                         continue
                     key = change.doc["_id"] if isinstance(change, Put) else change.id
                     if not view.knows(change.collection, key):
-                        raise NotLoaded(change.collection, key)
+                        raise NotLoaded({change.collection: [key]})
             except NotLoaded as missing:
-                await self._fetch(view, {QUERIES: {missing.query}} if missing.query else
-                                  {missing.collection: {missing.doc_id}})
+                await self._fetch(view, missing.wanted)
                 continue
             except Exception as exc:
                 raise HandlerFailed() from exc

@@ -182,9 +182,13 @@ class Notifications:
     def _subject(self, view: View, delivery: dict) -> str:
         """The subject the worker rendered (not in the log), rendered again with its functions
         from the directory as the replay stands when the outcome was published."""
+        # An outcome's `needs` can name its delivery only: what rendering reads is asked for
+        # in two late loads (the event, then its nomination and directory), not one per document.
         event = envelope.from_document(view.get(EVENTS, delivery["event_key"]))
         needs = letters.needs_of(self.routes_table[event.type], event, delivery)
-        nomination = view.get(NOMINATIONS, getattr(event.data, "nomination_id", None) or "")
+        nomination_id = getattr(event.data, "nomination_id", None)
+        view.need({NOMINATIONS: [nomination_id], **_directory_needs(needs)})
+        nomination = view.get(NOMINATIONS, nomination_id) if nomination_id else None
         seen = directory_view(view, needs, directory.nomination_of(nomination) if nomination else None)
         return letters.render(delivery, event, seen, self.settings.mail_from_name)[1].subject
 
@@ -207,9 +211,12 @@ def _staff_queries(needs: domain.Needs) -> list[Where]:
 
 def directory_view(view: View, needs: domain.Needs, nomination: NominationView | None) -> DirectoryView:
     """The directory domain.py needs for `needs` (a superset does no harm: the routes select)."""
+    wanted = sorted(needs.staff_ids | (nomination.panel if nomination else frozenset()))
+    # All of it asked at once (a panel is known only once its nomination is read): one late
+    # load at most, however many people it names.
+    view.need({**_directory_needs(needs), STAFF: wanted})
     staff = {doc["_id"]: doc for query in _staff_queries(needs) for doc in view.where(query)}
-    panel = nomination.panel if nomination else frozenset()
-    staff |= {staff_id: doc for staff_id in sorted(needs.staff_ids | panel) if (doc := view.get(STAFF, staff_id))}
+    staff |= {staff_id: doc for staff_id in wanted if (doc := view.get(STAFF, staff_id))}
     seen = directory.view_of(view.where(EVERY_UNIT), staff.values())
     if nomination is not None:
         seen.nominations[nomination.nomination_id] = nomination

@@ -280,6 +280,35 @@ async def test_a_collection_read_whole_answers_for_the_ids_it_did_not_hold(docum
 
 
 @dataclass
+class Roll:
+    """Names nothing in `needs`, then reads a dozen counts and a query it can only name once it
+    has the event: asked together, they cost one late load, whatever their number."""
+
+    def routes(self):
+        return {"directory": {"staff.removed": self.decide}}
+
+    def needs(self, event: Event):
+        return {}
+
+    def decide(self, view: View, event: Event) -> Decision:
+        ids = [f"U{n}" for n in range(12)]
+        closed = Where("counts", "open", (False,))
+        view.need({"counts": [*ids, "roll"], QUERIES: [closed]})
+        total = sum((view.get("counts", i) or {"n": 0})["n"] for i in ids)
+        return Decision.of(Put("counts", {"_id": "roll", "n": total, "closed": len(view.where(closed))}))
+
+
+async def test_what_a_handler_needs_late_is_loaded_in_one_go(documents):
+    await documents.commit([Write("counts", f"U{n}", None, {"_id": f"U{n}", "n": n, "open": n % 2 == 0})
+                            for n in range(12)], [])
+    unit = UnitOfWork(documents, Roll())
+    [outcome] = await unit.run([removal("s1")])
+    assert outcome.error is None
+    assert strip(await one(documents, "counts", "roll")) == {"_id": "roll", "n": 66, "closed": 6}
+    assert unit.loads == 2  # one late load: the query, and thirteen documents by id
+
+
+@dataclass
 class Ledger:
     """Creates one entry per input, under an id derived from it, without reading it first;
     per unit, a query on the entries' `unit` field (each input naming its own unit)."""

@@ -33,7 +33,7 @@ from services.notifications.rebuild import COMPARISON, rebuild
 from services.notifications.routing import default_routes
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import PENDING, NotificationStore
-from shared import envelope, kafka, topics
+from shared import envelope, kafka, replay, topics
 from shared.envelope import Event, new_event
 from shared.events import (
     CriteriaSetRef,
@@ -279,7 +279,11 @@ async def scenario(live: Live, tag: str) -> dict[str, Event]:
     return events
 
 
-async def test_rebuild_matches_the_live_projection(databases, monkeypatch):
+# One record per batch: each input reads all it needs alone (an outcome names only its
+# delivery, and a panel's members are known once its nomination is read).
+@pytest.mark.parametrize("batch", [replay.REPLAY_BATCH, 1], ids=["batched", "alone"])
+async def test_rebuild_matches_the_live_projection(databases, monkeypatch, batch):
+    monkeypatch.setattr(replay, "REPLAY_BATCH", batch)
     live_db, rebuilt_db = databases
     settings = settings_for(live_db.name)
     live = Live(live_db, settings)
