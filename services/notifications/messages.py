@@ -103,6 +103,13 @@ def build_email(rendered: Rendered, *, delivery_id: str, event: Event, sender_ad
     return msg
 
 
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The mail as SMTP carries it: folded by its own policy, with CRLF line ends. (aiosmtplib's
+    `send_message` would fold it again with `email.policy.SMTP`, whose folder drops spaces
+    between the words of a long Vietnamese subject: see `_Policy`.)"""
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
 # ---- webhook -------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from typing import Self
 import aiosmtplib
 from aiosmtpd.controller import Controller
 
-from services.notifications import errors
+from services.notifications import errors, messages
 from services.notifications.errors import (
     DeliveryFailure,
     PermanentFailure,
@@ -102,7 +102,7 @@ class SmtpSession:
                 raise failure from exc
             self._client = client
         try:
-            await self._client.send_message(message, sender=s.mail_from, recipients=[address])
+            await self._client.sendmail(s.mail_from, [address], messages.wire_bytes(message))
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             # A refusal leaves the connection usable (aiosmtplib resets the envelope); 421 and
             # anything else at the connection's level end it.

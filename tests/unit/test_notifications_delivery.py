@@ -4,7 +4,10 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
+from email.parser import BytesParser
 
 import httpx
 import pytest
@@ -18,6 +21,7 @@ from services.notifications.delivery import (
     TransientFailure,
     WebhookSender,
 )
+from services.notifications.rendering import Rendered
 from services.notifications.routing import default_routes
 from services.notifications.samples import sample_directory, sample_payloads
 from services.notifications.settings import NotificationsSettings
@@ -279,6 +283,30 @@ async def test_smtp_sender_against_aiosmtpd(tmp_path):
         sink.stop()
     with pytest.raises(TransientFailure, match="^refused$"):  # nobody listens any more
         await SmtpSender(NotificationsSettings(smtp_port=port, smtp_timeout_seconds=2)).send(tiny_mail(), "a@example.vn")
+
+
+async def test_what_reaches_the_server_is_the_mail_as_built(tmp_path):
+    """Folded by the mail's own policy, not again by the SMTP client's: a long Vietnamese
+    subject arrives with every space between its words."""
+    subject = ("Nhắc việc: còn 7 ngày để chấm điểm hồ sơ Mô hình số hóa bản đồ địa chính dùng chung "
+               "của Văn phòng Đăng ký đất đai (hạn 30/06/2025)")
+    event = new_event(sample_payloads()["evaluation.reminder"], key="NOM", source="evaluations")
+    message = messages.build_email(Rendered(subject, "Nội dung\n", "<p>Nội dung</p>\n"), delivery_id="d-1",
+                                   event=event, sender_address="khong-tra-loi@exemplars.local",
+                                   sender_name="Hội đồng Thi đua - Khen thưởng", to_address="binh.hv@example.vn",
+                                   to_name="Hoàng Văn Bình", domain="exemplars.local", now=dt.datetime.now(dt.UTC))
+    port = free_port()
+    sink = MailSink(tmp_path, port=port).start()
+    try:
+        await SmtpSender(NotificationsSettings(smtp_port=port)).send(message, "binh.hv@example.vn")
+        ((raw, _, _),) = sink.received
+    finally:
+        sink.stop()
+    header = raw.split(b"\r\n\r\n")[0].decode().replace("\r\n", "")
+    folded = header.split("Subject: ")[1].split("From:")[0]
+    assert str(make_header(decode_header(folded))) == subject  # as the legacy decoders read it
+    assert BytesParser(policy=policy.default).parsebytes(raw)["Subject"] == subject
+    assert raw == messages.wire_bytes(message)
 
 
 def tiny_mail() -> EmailMessage:
