@@ -151,6 +151,7 @@ class View:
 
     def __init__(self) -> None:
         self._docs: dict[tuple[str, Any], dict | None] = {}
+        self._ids: dict[str, dict[Any, None]] = {}  # per collection, so `where` scans only it
         self._read_at: dict[tuple[str, Any], int | None] = {}
         self._changed: dict[tuple[str, Any], None] = {}  # in order of first change
         self._queried: set[Where] = set()
@@ -162,7 +163,8 @@ class View:
             if Where(collection) not in self._queried:
                 raise NotLoaded({collection: [doc_id]})
             # The whole collection was read: what it did not hold does not exist.
-            self._docs[key], self._read_at[key] = None, None
+            self._set(key, None)
+            self._read_at[key] = None
         doc = self._docs[key]
         return dict(doc) if doc is not None else None
 
@@ -170,8 +172,8 @@ class View:
         """Copies of the documents matching `query` now (the batch's changes included), by id."""
         if query not in self._queried:
             raise NotLoaded({QUERIES: [query]})
-        found = [doc for (collection, _), doc in self._docs.items()
-                 if collection == query.collection and doc is not None and query.matches(doc)]
+        docs = (self._docs[(query.collection, doc_id)] for doc_id in self._ids.get(query.collection, ()))
+        found = [doc for doc in docs if doc is not None and query.matches(doc)]
         return [dict(doc) for doc in sorted(found, key=lambda d: str(d["_id"]))]
 
     def need(self, needs: Mapping[str, Iterable]) -> None:
@@ -206,7 +208,7 @@ class View:
                 key = (collection, doc_id)
                 if key not in self._docs:
                     doc = found.get(collection, {}).get(doc_id)
-                    self._docs[key] = doc
+                    self._set(key, doc)
                     self._read_at[key] = doc.get(REVISION) if doc else None
 
     def apply(self, changes: Iterable[Change]) -> None:
@@ -216,8 +218,12 @@ class View:
                 self._read_at.setdefault(key, None)
             else:
                 self.get(*key)  # a blind write could overwrite what another instance wrote: NotLoaded
-            self._docs[key] = None if isinstance(change, Delete) else change.doc
+            self._set(key, None if isinstance(change, Delete) else change.doc)
             self._changed[key] = None
+
+    def _set(self, key: tuple[str, Any], doc: dict | None) -> None:
+        self._docs[key] = doc
+        self._ids.setdefault(key[0], {})[key[1]] = None
 
     def writes(self) -> list[Write]:
         result = []

@@ -190,7 +190,7 @@ class Notifications:
         view.need({NOMINATIONS: [nomination_id], **_directory_needs(needs)})
         nomination = view.get(NOMINATIONS, nomination_id) if nomination_id else None
         seen = directory_view(view, needs, directory.nomination_of(nomination) if nomination else None)
-        return letters.render(delivery, event, seen, self.settings.mail_from_name)[1].subject
+        return letters.subject(delivery, event, seen, self.settings.mail_from_name)
 
 
 # ---- reading the view ------------------------------------------------------------------------

@@ -37,3 +37,9 @@ def recipient_of(delivery: dict, view: DirectoryView) -> Recipient:
 def render(delivery: dict, event: Event, view: DirectoryView, sender_name: str) -> tuple[Recipient, rendering.Rendered]:
     recipient = recipient_of(delivery, view)
     return recipient, rendering.render(recipient.template, domain.render_context(event, recipient, view, sender_name))
+
+
+def subject(delivery: dict, event: Event, view: DirectoryView, sender_name: str) -> str:
+    """What `render` gives as the subject, without rendering the body."""
+    recipient = recipient_of(delivery, view)
+    return rendering.render_subject(recipient.template, domain.render_context(event, recipient, view, sender_name))

@@ -166,12 +166,19 @@ def render(template: str, context: Mapping[str, Any]) -> Rendered:
     text_env, html_env = _environments()
     name = template + TEMPLATE_SUFFIX
     values = sanitize(dict(context))
-    text_template = text_env.get_template(name)
-    subject_block = text_template.blocks["subject"](text_template.new_context(values))
-    subject = one_line("".join(subject_block), SUBJECT_MAX)
-    text = text_template.render(values, layout="_layout.txt.j2", subject=subject)
+    subject = _subject(text_env.get_template(name), values)
+    text = text_env.get_template(name).render(values, layout="_layout.txt.j2", subject=subject)
     html = html_env.get_template(name).render(values, layout="_layout.html.j2", subject=subject)
     return Rendered(subject=subject, text=_tidy(text), html=html.strip() + "\n")
+
+
+def render_subject(template: str, context: Mapping[str, Any]) -> str:
+    """The subject `render` gives, alone (a rebuild stores a sent mail's subject, not its body)."""
+    return _subject(_environments()[0].get_template(template + TEMPLATE_SUFFIX), sanitize(dict(context)))
+
+
+def _subject(text_template, values: Mapping[str, Any]) -> str:
+    return one_line("".join(text_template.blocks["subject"](text_template.new_context(values))), SUBJECT_MAX)
 
 
 def _tidy(text: str) -> str:

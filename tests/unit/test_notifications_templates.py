@@ -44,6 +44,16 @@ def test_every_route_renders_text_and_html(event_type, payload):
         assert "\n\n\n" not in out.text
 
 
+@pytest.mark.parametrize(("event_type", "payload"), CASES, ids=[c[0] for c in CASES])
+def test_the_subject_alone_is_the_rendered_subject(event_type, payload):
+    view = sample_directory()
+    event = new_event(payload, key="k", source="test")
+    for recipient in domain.resolve_recipients(default_routes()[event_type], payload, view, TODAY):
+        context = domain.render_context(event, recipient, view, SENDER)
+        assert rendering.render_subject(recipient.template, context) == rendering.render(recipient.template,
+                                                                                          context).subject
+
+
 def text_for(event_type, recipient_id=None, payload=None, view=None):
     payload = payload or sample_payloads()[event_type]
     for recipient, out in render_all(payload, view):
