@@ -217,7 +217,12 @@ def directory_view(view: View, needs: domain.Needs, nomination: NominationView |
     view.need({**_directory_needs(needs), STAFF: wanted})
     staff = {doc["_id"]: doc for query in _staff_queries(needs) for doc in view.where(query)}
     staff |= {staff_id: doc for staff_id in wanted if (doc := view.get(STAFF, staff_id))}
-    seen = directory.view_of(view.where(EVERY_UNIT), staff.values())
+    if needs.all_units:  # role scopes judge every unit's validity
+        units = view.where(EVERY_UNIT)
+    else:  # the units named and those of the people seen: a few, not the hundreds read per batch
+        named = needs.unit_ids | {doc["unit_id"] for doc in staff.values() if doc.get("unit_id")}
+        units = [doc for unit_id in sorted(named) if (doc := view.get(UNITS, unit_id))]
+    seen = directory.view_of(units, staff.values())
     if nomination is not None:
         seen.nominations[nomination.nomination_id] = nomination
     return seen
