@@ -152,6 +152,10 @@ class View:
     def __init__(self) -> None:
         self._docs: dict[tuple[str, Any], dict | None] = {}
         self._ids: dict[str, dict[Any, None]] = {}  # per collection, so `where` scans only it
+        # `where`'s answers, kept while their collection is unchanged (a batch asks the same
+        # directory queries once per event): query -> (the collection's writes then, found).
+        self._writes: dict[str, int] = {}
+        self._found: dict[Where, tuple[int, list[dict]]] = {}
         self._read_at: dict[tuple[str, Any], int | None] = {}
         self._changed: dict[tuple[str, Any], None] = {}  # in order of first change
         self._queried: set[Where] = set()
@@ -172,9 +176,13 @@ class View:
         """Copies of the documents matching `query` now (the batch's changes included), by id."""
         if query not in self._queried:
             raise NotLoaded({QUERIES: [query]})
-        docs = (self._docs[(query.collection, doc_id)] for doc_id in self._ids.get(query.collection, ()))
-        found = [doc for doc in docs if doc is not None and query.matches(doc)]
-        return [dict(doc) for doc in sorted(found, key=lambda d: str(d["_id"]))]
+        writes = self._writes.get(query.collection, 0)
+        kept = self._found.get(query)
+        if kept is None or kept[0] != writes:
+            docs = (self._docs[(query.collection, doc_id)] for doc_id in self._ids.get(query.collection, ()))
+            found = sorted((doc for doc in docs if doc is not None and query.matches(doc)), key=lambda d: str(d["_id"]))
+            kept = self._found[query] = (writes, found)
+        return [dict(doc) for doc in kept[1]]
 
     def need(self, needs: Mapping[str, Iterable]) -> None:
         """Raise `NotLoaded` for all of `needs` the view lacks at once, so a handler that reads
@@ -224,6 +232,7 @@ class View:
     def _set(self, key: tuple[str, Any], doc: dict | None) -> None:
         self._docs[key] = doc
         self._ids.setdefault(key[0], {})[key[1]] = None
+        self._writes[key[0]] = self._writes.get(key[0], 0) + 1
 
     def writes(self) -> list[Write]:
         result = []
