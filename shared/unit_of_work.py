@@ -156,6 +156,7 @@ class View:
         # directory queries once per event): query -> (the collection's writes then, found).
         self._writes: dict[str, int] = {}
         self._found: dict[Where, tuple[int, list[dict]]] = {}
+        self._derived: dict[tuple[Where, Callable], tuple[int, Any]] = {}
         self._read_at: dict[tuple[str, Any], int | None] = {}
         self._changed: dict[tuple[str, Any], None] = {}  # in order of first change
         self._queried: set[Where] = set()
@@ -183,6 +184,18 @@ class View:
             found = sorted((doc for doc in docs if doc is not None and query.matches(doc)), key=lambda d: str(d["_id"]))
             kept = self._found[query] = (writes, found)
         return [dict(doc) for doc in kept[1]]
+
+    def derived(self, query: Where, make: Callable[[list[dict]], Any]) -> Any:
+        """`make` over the documents `query` matches, computed again only once their collection
+        has changed: what every event of a batch derives from a whole directory, derived once.
+        `make` (a module-level function, so it is the same key each time) reads the stored
+        documents themselves and must not change them; what it returns is shared, read-only."""
+        writes = self._writes.get(query.collection, 0)
+        kept = self._derived.get((query, make))
+        if kept is None or kept[0] != writes:
+            self.where(query)
+            kept = self._derived[(query, make)] = (writes, make(self._found[query][1]))
+        return kept[1]
 
     def need(self, needs: Mapping[str, Iterable]) -> None:
         """Raise `NotLoaded` for all of `needs` the view lacks at once, so a handler that reads

@@ -12,7 +12,7 @@ from services.evaluations.decisions import EVALUATIONS, LOADS, STAFF, UNITS
 from services.evaluations.domain import SCORING, Candidate
 from services.evaluations.exemplar_rules import UnitPeriod
 from shared.days import date
-from shared.unit_of_work import Decision, Put, View, Where
+from shared.unit_of_work import QUERIES, Decision, Put, View, Where
 from shared.vocabulary import Field, Role
 
 SCORING_VALUES = tuple(s.value for s in SCORING)
@@ -46,7 +46,11 @@ def pool(view: View, changed: dict | None = None) -> Pool:
                             frozenset(Field(f) for f in doc.get("fields", [])), load.get(doc["_id"], 0))
                   for _, doc in sorted(staff.items())
                   if Role.EVALUATOR.value in doc.get("roles", []) and doc.get("removed") is not True]
-    return Pool(evaluators, {u["_id"]: u.get("parent_id") for u in view.where(DIRECTORY_UNITS)})
+    return Pool(evaluators, view.derived(DIRECTORY_UNITS, _parents))
+
+
+def _parents(units: list[dict]) -> dict[str, str | None]:
+    return {u["_id"]: u.get("parent_id") for u in units}
 
 
 def open_seats(doc: dict | None) -> set[str]:
@@ -71,10 +75,12 @@ def counted(view: View, decision: Decision) -> Decision:
             moves += [(e, nid, True) for e in moved.get("join", [])] + [(e, nid, False) for e in moved.get("leave", [])]
     if not moves:
         return decision
-    loads = {doc["_id"]: set(doc["open"]) for doc in view.where(ALL_LOADS)}
+    view.need({QUERIES: [ALL_LOADS]})  # read whole: an evaluator without a document has none open
     touched: dict[str, set[str]] = {}
     for evaluator, nid, joined in moves:
-        seats = touched.setdefault(evaluator, set(loads.get(evaluator, ())))
+        if evaluator not in touched:
+            touched[evaluator] = set((view.get(LOADS, evaluator) or {"open": ()})["open"])
+        seats = touched[evaluator]
         (seats.add if joined else seats.discard)(nid)
     puts = [Put(LOADS, {"_id": e, "open": sorted(seats)}) for e, seats in sorted(touched.items())]
     return Decision((*decision.changes, *puts), decision.publish)

@@ -218,6 +218,28 @@ async def test_a_handler_reading_beyond_the_view_is_told_so():
         view.get("counts", "nobody-asked")
 
 
+def _names(docs: list[dict]) -> list[str]:
+    _names.calls += 1
+    return sorted(d["name"] for d in docs)
+
+
+_names.calls = 0
+
+
+async def test_what_is_derived_from_a_query_is_derived_again_only_after_its_collection_changed():
+    view = View()
+    everyone = Where("units")
+    view.add_query(everyone, [{"_id": "U1", "name": "Alpha"}, {"_id": "U2", "name": "Beta"}])
+    calls = _names.calls
+    assert view.derived(everyone, _names) == ["Alpha", "Beta"]
+    assert view.derived(everyone, _names) == ["Alpha", "Beta"] and _names.calls == calls + 1
+    view.apply([Put("units", {"_id": "U3", "name": "Gamma"})])  # the batch's own change is seen
+    assert view.derived(everyone, _names) == ["Alpha", "Beta", "Gamma"] and _names.calls == calls + 2
+    view.add({"other": {"x"}}, {"other": {"x": {"_id": "x"}}})
+    view.apply([Put("other", {"_id": "x", "n": 1})])  # another collection's change recomputes nothing
+    assert view.derived(everyone, _names) == ["Alpha", "Beta", "Gamma"] and _names.calls == calls + 2
+
+
 async def test_two_instances_on_one_database_conflict_and_the_second_decides_again(mongo):
     name = f"contract_{uuid.uuid4().hex[:8]}"
     try:
