@@ -40,11 +40,16 @@ class _Policy(EmailPolicy):
         return super().header_store_parse(name, value)
 
     def fold(self, name: str, value) -> str:
-        return self._fold_short(name, value) or self._fold_subject(name, value) or super().fold(name, value)
+        return self._fold_own(name, value) or super().fold(name, value)
 
     def fold_binary(self, name: str, value) -> bytes:
-        folded = self._fold_short(name, value) or self._fold_subject(name, value)
+        folded = self._fold_own(name, value)
         return folded.encode("ascii") if folded else super().fold_binary(name, value)
+
+    def _fold_own(self, name: str, value) -> str | None:
+        # The registry's folder re-parses each header it folds: ~2.5 ms for each of From, To
+        # and a long Content-Type, most of the CPU a delivery cost.
+        return self._fold_short(name, value) or self._fold_subject(name, value) or self._fold_address(name, value)
 
     def _fold_short(self, name: str, value) -> str | None:
         """An ASCII header that fits on its line needs no folding (the registry's folder
@@ -62,6 +67,23 @@ class _Policy(EmailPolicy):
         encoded = Header(text, "utf-8", header_name=name).encode(linesep=self.linesep,
                                                                   maxlinelen=self.max_line_length or 78)
         return f"{name}: {encoded}{self.linesep}"
+
+
+    def _fold_address(self, name: str, value) -> str | None:
+        """From and To as this service writes them, one mailbox with a Vietnamese name: the
+        name as encoded words, the address (ASCII) after it."""
+        addresses = getattr(value, "addresses", ())
+        if name.lower() not in ("from", "to") or len(addresses) != 1:
+            return None
+        address = addresses[0]
+        if address.display_name.isascii() or not address.addr_spec.isascii() or _breaks(address.addr_spec):
+            return None
+        limit = self.max_line_length or 78
+        words = Header(address.display_name, "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=limit)
+        mailbox = f"<{address.addr_spec}>"
+        last = words.rsplit(self.linesep, 1)[-1]
+        fits = len(last) + 1 + len(mailbox) <= limit - (len(name) + 2 if last == words else 0)
+        return f"{name}: {words}{' ' if fits else self.linesep + ' '}{mailbox}{self.linesep}"
 
 
 # Headers whose values are ids, dates and keywords the service writes itself.
@@ -100,6 +122,9 @@ def build_email(rendered: Rendered, *, delivery_id: str, event: Event, sender_ad
     msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
     msg["Content-Language"] = "vi"  # after set_content, which drops Content-* headers
+    # Short enough for Content-Type to fit on its line; "=_" never occurs in quoted-printable
+    # text, and one delivery's resends are byte for byte the same mail.
+    msg.set_boundary("=_" + hashlib.sha256(delivery_id.encode()).hexdigest()[:24])
     return msg
 
 
