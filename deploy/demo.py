@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from deploy.demo_data import adopting_units, directory_events, nomination_waves
 from shared import envelope, topics
 from shared.envelope import Event, PoisonMessage
+from shared.kafka_security import client_options
 
 DEFAULT_YEARS = [2023, 2024, 2025]  # the programme's current phase: what the review report is about
 
@@ -59,8 +60,9 @@ async def publish_phase(bootstrap: str, years: list[int], *, seed: int = 7, sett
     first = [e for wave, _ in waves for e in wave]
     second = [e for _, wave in waves for e in wave]
     responder.expect(first + second)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client_options())
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20,
+                                **client_options())
     await producer.start()
     await consumer.start()
     counts = {"directory": 0, "nominations": len(first) + len(second)}

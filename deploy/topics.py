@@ -6,6 +6,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from shared.kafka_security import client_options
 from shared.topics import TOPICS, dlq
 
 log = logging.getLogger("exemplars.topics")
@@ -24,7 +25,7 @@ def topic_plan(partitions: int | None = None, replication: int = 1) -> list[NewT
 
 async def create_topics(bootstrap: str, partitions: int | None = None, timeout: float = 30.0) -> list[str]:
     """Create missing topics; returns the names created. Idempotent."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **client_options())
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:

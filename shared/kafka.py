@@ -38,6 +38,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import envelope, groups, logs
 from shared.envelope import Event, PoisonMessage
+from shared.kafka_security import broker_security
 from shared.outages import OUTAGES, REFUSED_RECORDS
 from shared.progress import PROGRESS, STALLED_AFTER
 from shared.settings import ServiceSettings
@@ -92,6 +93,7 @@ def group_id(settings: ServiceSettings, service: str, name: str) -> str:
 
 def make_broker(settings: ServiceSettings, client_id: str, middlewares: Sequence[Any] = ()) -> KafkaBroker:
     """`middlewares`: FastStream broker middlewares, e.g. the metrics' (they see every publish)."""
+    settings.warn_if_weak(client_id)
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=client_id,
@@ -102,6 +104,7 @@ def make_broker(settings: ServiceSettings, client_id: str, middlewares: Sequence
         logger=logging.getLogger(f"exemplars.{client_id}.broker"),
         log_level=logging.DEBUG,  # per-message logs cost more than the handler (TRAPS.md)
         middlewares=tuple(middlewares),
+        security=broker_security(settings),
     )
 
 

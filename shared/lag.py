@@ -12,7 +12,8 @@ nothing).
 """
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -20,8 +21,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 class LagProbe:
     """One connection reused for many lag readings (status pages, metrics, schedules)."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, options: Mapping[str, Any] | None = None) -> None:
+        """`options`: the client's security (`shared.kafka_security.client_options`)."""
         self._bootstrap = bootstrap_servers
+        self._options = dict(options or {})
         self._consumers: dict[str, AIOKafkaConsumer] = {}
         self._lock = asyncio.Lock()
         self._reader: AIOKafkaConsumer | None = None  # no group: reads the last batches
@@ -32,7 +35,7 @@ class LagProbe:
             consumer = self._consumers.get(group_id)
             if consumer is None:
                 consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=group_id,
-                                            enable_auto_commit=False, client_id="exemplars-lag")
+                                            enable_auto_commit=False, client_id="exemplars-lag", **self._options)
                 try:
                     await consumer.start()
                 except BaseException:
@@ -55,7 +58,7 @@ class LagProbe:
         async with self._reader_lock:
             if self._reader is None:
                 reader = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                          fetch_max_wait_ms=50, client_id="exemplars-lag")
+                                          fetch_max_wait_ms=50, client_id="exemplars-lag", **self._options)
                 try:
                     await reader.start()
                 except BaseException:

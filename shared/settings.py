@@ -1,13 +1,15 @@
 """Settings every service shares; each service subclasses with its own env prefix."""
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from shared.kafka_security import KafkaSecurity
 
 # SecantusDB slows to a crawl with retryable writes (see the team's TRAPS notes); real
 # MongoDB deployments set their own URI without this.
 LOCAL_MONGO_OPTIONS = "retryWrites=false&directConnection=true"
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(KafkaSecurity):  # the Kafka principal and TLS: shared/kafka_security.py
     model_config = SettingsConfigDict(extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from shared.kafka_security import client_options
+
 CLIENT_ID = "exemplars-ops"
 
 
@@ -37,7 +39,8 @@ class TopicReader:
     def __init__(self, bootstrap: str, timeout: float = 30.0) -> None:
         # fetch_max_wait_ms low: Tansu answers a fetch only when the wait expires (TRAPS.md).
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                          fetch_max_wait_ms=20, client_id=CLIENT_ID, request_timeout_ms=15_000)
+                                          fetch_max_wait_ms=20, client_id=CLIENT_ID, request_timeout_ms=15_000,
+                                          **client_options())
         self.bootstrap = bootstrap
         self._timeout = timeout
 

@@ -26,6 +26,7 @@ from deploy.ops.kafka_io import TopicMissing, TopicReader
 from shared import envelope, groups, kafka
 from shared.topics import OUTSIDE_WRITERS, dlq
 from shared.envelope import PoisonMessage
+from shared.kafka_security import client_options
 from shared.lag import LagProbe
 from shared.replay import Answers, Difference, Logged, compare
 
@@ -91,7 +92,7 @@ def settings_for(service: str, **overrides):
 
 
 async def committed_bounds(settings, service: str) -> dict[TopicPartition, int]:
-    probe = LagProbe(settings.kafka_bootstrap_servers)
+    probe = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     try:
         bounds: dict[TopicPartition, int] = {}
         for sub in groups.of_service(service):

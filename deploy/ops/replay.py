@@ -26,6 +26,7 @@ from deploy.ops import REPLAY_MARKER_TOPIC
 from deploy.ops.deadletters import DeadLetter
 from deploy.ops.kafka_io import CLIENT_ID, TopicMissing, TopicReader
 from deploy.ops.text import table, utc_text
+from shared.kafka_security import client_options
 from shared.topics import DLQ_SUFFIX
 
 MARKER_TOPIC = REPLAY_MARKER_TOPIC
@@ -136,7 +137,8 @@ async def load_replays(reader: TopicReader) -> dict[str, list[Replay]]:
 
 async def ensure_marker_topic(bootstrap: str) -> None:
     """One partition keeps the replays in order; kept forever like the dead letters themselves."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID, request_timeout_ms=10_000,
+                                **client_options())
     try:
         await admin.start()
         if MARKER_TOPIC in set(await admin.list_topics()):
@@ -169,7 +171,7 @@ async def execute(bootstrap: str, steps: list[Step], *, force: bool) -> list[tup
         return []
     await ensure_marker_topic(bootstrap)
     # Not idempotent: Tansu lacks InitProducerId, and a duplicate here is dropped by id anyway.
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client_options(), acks="all", enable_idempotence=False,
                                 client_id=CLIENT_ID, request_timeout_ms=15_000)
     done = []
     by = operator()

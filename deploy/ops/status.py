@@ -19,6 +19,7 @@ from deploy.ops.replay import load_replays
 from deploy.ops.text import table
 from shared.groups import SUBSCRIPTIONS
 from shared.kafka import group_id
+from shared.kafka_security import client_options
 from shared.lag import LagProbe
 from shared.settings import ServiceSettings
 
@@ -87,7 +88,7 @@ async def consumer_lag(reader: TopicReader, group_prefix: str = "") -> list[Lag]
     end offsets (they stop at the last batch's first record, see kafka_io.TopicReader).
     """
     settings = ServiceSettings(kafka_group_prefix=group_prefix)
-    probe = LagProbe(reader.bootstrap)
+    probe = LagProbe(reader.bootstrap, client_options())
     ends = {topic: await reader.end_offsets(topic) for topic in dict.fromkeys(s.topic for s in SUBSCRIPTIONS)}
     rows = []
     try:

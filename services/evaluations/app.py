@@ -15,6 +15,7 @@ from services.evaluations.store import EvaluationStore
 from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
 from shared.http import with_operations
+from shared.kafka_security import client_options
 from shared.lag import LagProbe
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
@@ -42,7 +43,7 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    lag = LagProbe(settings.kafka_bootstrap_servers)
+    lag = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     directory_read = kafka.directory_first(lag, settings, SERVICE)
     gates = {topic: directory_read for topic in (topics.NOMINATIONS, topics.EVALUATIONS_INTAKE)}
     metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, gates))

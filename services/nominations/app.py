@@ -14,6 +14,7 @@ from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
 from shared.envelope import Event
 from shared.http import with_operations
+from shared.kafka_security import client_options
 from shared.lag import LagProbe
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
@@ -37,7 +38,8 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    lag = LagProbe(settings.kafka_bootstrap_servers)  # the shortfall schedule's and the metrics'
+    # The shortfall schedule's and the metrics'.
+    lag = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     directory_read = kafka.directory_first(lag, settings, SERVICE)
     gates = {topic: directory_read for topic in (topics.NOMINATIONS_INTAKE, topics.EVALUATIONS)}
     metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, gates))

@@ -15,6 +15,7 @@ from services.notifications.webhooks import WebhookPolicy, WebhookSender
 from shared import asyncapi, kafka, mongo, topics
 from shared.envelope import Event
 from shared.http import with_operations
+from shared.kafka_security import client_options
 from shared.lag import LagProbe
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
@@ -35,7 +36,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    lag = LagProbe(settings.kafka_bootstrap_servers)
+    lag = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     directory_read = kafka.directory_first(lag, settings, SERVICE)
     gates = {topic: directory_read for topic in (topics.NOMINATIONS, topics.EVALUATIONS)}
     metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, gates))
