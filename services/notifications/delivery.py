@@ -29,7 +29,7 @@ from services.notifications.errors import (
 from services.notifications.letters import needs_of, render
 from services.notifications.routing import Route
 from services.notifications.settings import NotificationsSettings
-from services.notifications.sink import SmtpSender
+from services.notifications.smtp import SmtpSender
 from services.notifications.store import (
     FAILED,
     PENDING,
