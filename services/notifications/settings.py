@@ -8,6 +8,10 @@ from services.notifications.domain import RetryPolicy
 from shared.settings import ServiceSettings
 
 
+# Where mail goes nowhere: this machine and compose's trial catcher.
+CATCHERS = frozenset({"localhost", "mailpit"})
+
+
 class NotificationsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore")
 
@@ -15,6 +19,10 @@ class NotificationsSettings(ServiceSettings):
     mongo_database: str = "exemplars_notifications"
 
     # SMTP: the local sink by default; operators point it at their relay.
+    # Production: the mail must reach people. A relay on this machine or the trial catcher, a
+    # relay without TLS, or a sender in `.local` then refuses the start, instead of
+    # "sending" every notification into a catcher nobody reads.
+    production: bool = False
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_tls: Literal["none", "starttls", "tls"] = "none"  # tls: implicit TLS (port 465)
@@ -80,7 +88,19 @@ class NotificationsSettings(ServiceSettings):
             raise ValueError("delivery_batch_size must be at least 1")
         if self.webhook_max_response_bytes < 0 or self.webhook_concurrency < 0:
             raise ValueError("webhook_max_response_bytes and webhook_concurrency cannot be negative")
+        if self.production:
+            self._check_production_relay()
         return self
+
+    def _check_production_relay(self) -> None:
+        host = self.smtp_host.strip().lower().strip("[]")
+        if host in CATCHERS or host.startswith("127.") or host == "::1":
+            raise ValueError(f"production: smtp_host {self.smtp_host!r} is a local catcher, not the mail relay")
+        if self.smtp_tls == "none":
+            raise ValueError("production: the mail relay needs smtp_tls starttls or tls")
+        for name in ("mail_from", "message_id_domain"):
+            if getattr(self, name).lower().endswith(".local"):
+                raise ValueError(f"production: {name} {getattr(self, name)!r} is a local-run address")
 
     @property
     def webhook_allow_list(self) -> list[str]:
