@@ -166,8 +166,9 @@ def render(template: str, context: Mapping[str, Any]) -> Rendered:
     text_env, html_env = _environments()
     name = template + TEMPLATE_SUFFIX
     values = sanitize(dict(context))
-    subject = _subject(text_env.get_template(name), values)
-    text = text_env.get_template(name).render(values, layout="_layout.txt.j2", subject=subject)
+    text_template = text_env.get_template(name)
+    subject = _subject(text_template, values)
+    text = text_template.render(values, layout="_layout.txt.j2", subject=subject)
     html = html_env.get_template(name).render(values, layout="_layout.html.j2", subject=subject)
     return Rendered(subject=subject, text=_tidy(text), html=html.strip() + "\n")
 
