@@ -6,7 +6,7 @@ Both take the running `bench.benchmark.Bench` (its stack, observer, database cli
 import os
 import time
 
-from bench import observe
+from bench import observe, profiling
 from bench.report import step
 
 
@@ -23,6 +23,10 @@ async def delivery_worker(bench) -> dict:
     db0 = await observe.db_counters(bench.mongo, bench.own)
     proc = await bench.stack.start_service("notifications", MONGO_URI=bench.mongo_uri,
                                           MONGO_DATABASE=bench.dbs["notifications"])
+    if bench.profiler:  # what limits the worker (the pipeline's profiles are of other work)
+        bench.profiler.start("notifications-delivery-worker", proc.pid)
+        if not bench.external:
+            bench.profiler.start("secantusdb-delivery-worker", bench.stack.mongo.pid)
     start, cpu0 = time.time(), observe.cpu_seconds(proc.pid)
     mark = len(bench.observer.records)
     outcomes = ("notification.sent", "notification.failed")
@@ -32,6 +36,9 @@ async def delivery_worker(bench) -> dict:
     except TimeoutError:
         pass  # a time budget, not a failure: the rate is what counts
     end, cpu1 = time.time(), observe.cpu_seconds(proc.pid)
+    if bench.profiler:
+        bench.result.setdefault("profiles", {}).update(
+            {name: {"file": str(path), **profiling.summarise(path)} for name, path in bench.profiler.stop().items()})
     db1 = await observe.db_counters(bench.mongo, bench.own)
     sent = [r.timestamp for r in bench.observer.records[mark:] if r.type in outcomes and start <= r.timestamp <= end]
     rt = db1.minus(db0).round_trips(bench.dbs["notifications"])

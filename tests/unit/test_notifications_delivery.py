@@ -347,7 +347,7 @@ def batch_of(delivery, count, channel="email"):
     return [{**delivery, "_id": f"{delivery['_id']}-{n:03d}", "channel": channel, "attempts": 0} for n in range(count)]
 
 
-async def run_until(worker, done, timeout=5.0):
+async def run_until(worker, done, timeout=20.0):  # a bound for a loaded machine, not a measure
     worker.start()
     try:
         async def wait():
