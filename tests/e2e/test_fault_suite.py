@@ -43,7 +43,7 @@ SEED = int(os.environ.get("FAULT_SEED", random.SystemRandom().randrange(1 << 31)
 # About 1,000 nominations, some refused, making ~3,000 deliveries: every fault lands inside
 # the stream and the run takes about 6 minutes on 2 cores, so the whole suite stays near 15.
 # FAULT_NOMINATIONS=5000 (and a longer stream) for a soak.
-NOMINATIONS = int(os.environ.get("FAULT_NOMINATIONS", "1000"))
+NOMINATIONS = int(os.environ.get("FAULT_NOMINATIONS", "800"))
 STREAM_SECONDS = max(20.0, NOMINATIONS / 40)  # long enough for every fault to land inside it
 POISON_EVERY = 11
 CONCURRENCY = 8  # notifications' sends in flight: the most a kill or an outage can repeat
