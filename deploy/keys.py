@@ -32,17 +32,17 @@ def add_keys_command(sub: argparse._SubParsersAction) -> None:
     a.add_argument("path", type=Path)
     a.add_argument("--format", choices=("pem", "jwk"), default="pem")
     a.add_argument("--force", action="store_true", help="overwrite an existing key")
-    a.set_defaults(func=new)
+    a.set_defaults(func=_clear_errors(new))
 
     a = actions.add_parser("show", help="a key's id (RFC 7638 thumbprint) and its trust-file entry")
     a.add_argument("path", type=Path)
-    a.set_defaults(func=show)
+    a.set_defaults(func=_clear_errors(show))
 
     a = actions.add_parser("sign", help="add dssematerial to a JSON CloudEvent (file or stdin)")
     a.add_argument("--key", type=Path, required=True, help="the private key (PEM or JWK)")
     a.add_argument("--signed-ext", default="", help="extension attributes to sign too, comma-separated")
     a.add_argument("event", nargs="?", type=Path, help="the event (default: stdin)")
-    a.set_defaults(func=sign)
+    a.set_defaults(func=_clear_errors(sign))
 
     a = actions.add_parser("verify", help="verify a JSON CloudEvent's dssematerial (exit 1 if not proven)")
     against = a.add_mutually_exclusive_group(required=True)
@@ -51,7 +51,19 @@ def add_keys_command(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--at", type=dt.datetime.fromisoformat, default=None,
                    help="judge the key's validity at this instant (ISO 8601; default: now)")
     a.add_argument("event", nargs="?", type=Path, help="the event (default: stdin)")
-    a.set_defaults(func=verify)
+    a.set_defaults(func=_clear_errors(verify))
+
+
+def _clear_errors(command):
+    """A missing file, a key that is not Ed25519, an event that is not a JSON CloudEvent: one
+    line saying so and exit status 2, not a traceback."""
+    async def run(args: argparse.Namespace) -> int:
+        try:
+            return await command(args)
+        except (OSError, ValueError) as exc:  # JSONDecodeError and key errors are ValueErrors
+            print(f"exemplars keys {args.action}: {exc}", file=sys.stderr)
+            return 2
+    return run
 
 
 def _entry(key: keys.SigningKey | keys.VerifyingKey) -> str:

@@ -91,3 +91,17 @@ def test_against_a_trust_file_it_names_the_producer_and_judges_source_and_validi
     # A key that is not valid then, or not its producer's for that source, is an unknown key.
     assert verdicts["expired"][0] == 1 and "unknown_key" in verdicts["expired"][1]
     assert verdicts["other source"][0] == 1 and "unknown_key" in verdicts["other source"][1]
+
+
+@pytest.mark.parametrize(("argv", "stdin", "says"), [
+    (["show", "/nonexistent/unit.key"], None, "No such file"),
+    (["sign", "--key", "{key}"], "not json", "Expecting value"),
+    (["sign", "--key", "{key}"], '{"id": "e-1"}', "not a JSON-format CloudEvent"),
+    (["verify", "--key", "{pub}"], "[]", "not a JSON-format CloudEvent"),
+])
+def test_bad_input_gets_one_line_and_status_2(key_pair, capsys, monkeypatch, argv, stdin, says):
+    private, public, _ = key_pair
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+    code = main(["keys", *(a.format(key=private, pub=public) for a in argv)])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
