@@ -135,8 +135,13 @@ class EmbeddedStack:
         await wait_for_http(f"http://127.0.0.1:{port}/health/ready", proc)
         return proc
 
-    async def restart(self, proc: ManagedProcess, ready_timeout: float = 60.0) -> ManagedProcess:
-        """Start a stopped or killed instance again with the same settings."""
+    async def restart(self, proc: ManagedProcess, ready_timeout: float = 150.0) -> ManagedProcess:
+        """Start a stopped or killed instance again with the same settings.
+
+        Ready can take long after a SIGKILL: an instance killed inside a commit leaves its
+        transaction open, holding those documents until the server drops it (60 s on MongoDB
+        and SecantusDB); until then the new instance conflicts, retries and is not ready.
+        Its consumer groups also wait out the dead member's session before assigning."""
         proc.stop()
         proc.start()
         await wait_for_http(f"http://127.0.0.1:{proc.http_port}/health/ready", proc, timeout=ready_timeout)
