@@ -32,6 +32,7 @@ from bench import observe, phases, profiling, references, workload
 from bench.observe import GROUPS, SERVICES
 from bench.report import print_report, step
 from deploy.demo import send
+from deploy.dev_keys import SigningProducer
 from deploy.stack import EmbeddedStack, StackConfig
 from shared import envelope, topics
 from shared.lag import LagProbe
@@ -80,8 +81,8 @@ class Bench:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
         self.mongo = AsyncMongoClient(self.mongo_uri, tz_aware=True, event_listeners=[self.own], connect=False)
         self.lag = LagProbe(self.stack.config.bootstrap)
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.stack.config.bootstrap, acks="all", linger_ms=5,
-                                         max_batch_size=256 << 10)
+        self.producer = SigningProducer(AIOKafkaProducer(bootstrap_servers=self.stack.config.bootstrap, acks="all",
+                                                         linger_ms=5, max_batch_size=256 << 10), self.stack.keyring)
         try:
             if self.external:
                 await self.stack.start_kafka()
@@ -251,8 +252,7 @@ class Bench:
         probing = asyncio.create_task(probe_database())
         await asyncio.sleep(1.0)  # the change stream and the consumer are positioned
         sent_at: dict[str, float] = {}
-        producer = AIOKafkaProducer(bootstrap_servers=self.stack.config.bootstrap, acks="all", linger_ms=0)
-        await producer.start()
+        producer = await self.stack.producer(linger_ms=0)
         try:
             begin = time.perf_counter()
             for k, event in enumerate(events):

@@ -9,12 +9,14 @@ exemplar. Panels are the evaluations service's choice, so the feed reads
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.demo_data import adopting_units, directory_events, nomination_waves
+from deploy.dev_keys import Keyring, SigningProducer
 from shared import envelope, topics
 from shared.envelope import Event, PoisonMessage
 from shared.kafka_security import client_options
@@ -22,7 +24,7 @@ from shared.kafka_security import client_options
 DEFAULT_YEARS = [2023, 2024, 2025]  # the programme's current phase: what the review report is about
 
 
-async def send(producer: AIOKafkaProducer, topic: str, events: list[Event], structured_every: int = 0) -> None:
+async def send(producer: SigningProducer, topic: str, events: list[Event], structured_every: int = 0) -> None:
     """Send all, then await every confirmation (pipelined, as TRAPS.md advises)."""
     futures = []
     for n, event in enumerate(events):
@@ -45,10 +47,12 @@ def parse_years(text: str) -> list[int]:
     return sorted(years)
 
 
-async def publish_phase(bootstrap: str, years: list[int], *, seed: int = 7, settle_seconds: float = 5.0,
-                        timeout: float = 600.0, directory: bool = True, conflict_rate: float = 0.1,
-                        criteria_dir: str | None = None, progress: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Play `years` to the end (or until `timeout`); returns what was sent and what is still awaited."""
+async def publish_phase(bootstrap: str, years: list[int], *, keyring: Keyring, seed: int = 7,
+                        settle_seconds: float = 5.0, timeout: float = 600.0, directory: bool = True,
+                        conflict_rate: float = 0.1, criteria_dir: str | None = None,
+                        progress: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Play `years` to the end (or until `timeout`); returns what was sent and what is still awaited.
+    Every event is signed with the `keyring`'s key of its source, as the services require."""
     from services.evaluations.criteria import load_criteria
     from services.evaluations.demo_feed import Responder
     from services.evaluations.settings import EvaluationsSettings
@@ -60,7 +64,8 @@ async def publish_phase(bootstrap: str, years: list[int], *, seed: int = 7, sett
     first = [e for wave, _ in waves for e in wave]
     second = [e for _, wave in waves for e in wave]
     responder.expect(first + second)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client_options())
+    producer = SigningProducer(AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                                **client_options()), keyring)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20,
                                 **client_options())
     await producer.start()
@@ -110,7 +115,7 @@ async def publish_phase(bootstrap: str, years: list[int], *, seed: int = 7, sett
 class _Pump:
     """Reads what the services publish and sends the responder's answers, until a condition holds."""
 
-    def __init__(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, responder, deadline: float,
+    def __init__(self, consumer: AIOKafkaConsumer, producer: SigningProducer, responder, deadline: float,
                  progress: Callable[[str], None] | None) -> None:
         self.consumer, self.producer, self.responder = consumer, producer, responder
         self.deadline, self.progress = deadline, progress
@@ -143,13 +148,20 @@ def add_demo_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7, help="the same seed replays the same data (default: 7)")
     p.add_argument("--settle", type=float, default=5.0, help="seconds between directory and nominations")
     p.add_argument("--timeout", type=float, default=600.0, help="give up waiting for the services after this")
+    p.add_argument("--keys", default=".local/keys",
+                   help="the development keys `exemplars run` created, to sign with (default: .local/keys)")
     p.set_defaults(func=run_demo)
 
 
 async def run_demo(args: argparse.Namespace) -> int:
     years = parse_years(args.years) if args.years else [args.year] if args.year else DEFAULT_YEARS
+    keyring = Keyring(args.keys)
+    if not keyring.trust_file.exists():
+        print(f"exemplars demo: no development keys in {args.keys}: start the stack first (`exemplars run` "
+              "creates them), or give --keys", file=sys.stderr)
+        return 2
     print(f"Playing {', '.join(map(str, years))} against {args.bootstrap} ...", flush=True)
-    counts = await publish_phase(args.bootstrap, years, seed=args.seed, settle_seconds=args.settle,
+    counts = await publish_phase(args.bootstrap, years, keyring=keyring, seed=args.seed, settle_seconds=args.settle,
                                  timeout=args.timeout, progress=lambda line: print(line, flush=True))
     for what, n in counts.items():
         print(f"{what:<16} {n}")

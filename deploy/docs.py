@@ -1,8 +1,10 @@
 """The committed AsyncAPI documents, docs/asyncapi/<service>.json: written by `exemplars docs`
 (`make docs`), compared with the code by tests/unit/test_asyncapi_docs.py."""
 
+import tempfile
 from pathlib import Path
 
+from deploy.dev_keys import Keyring
 from shared import asyncapi
 
 DOCS_DIR = Path(__file__).resolve().parents[1] / "docs" / "asyncapi"
@@ -29,9 +31,12 @@ def _services() -> dict:
 def documents() -> dict[str, str]:
     """Service name -> its AsyncAPI document as the JSON text that is committed."""
     texts = {}
-    for name, (create_app, settings_class) in _services().items():
-        app = create_app(settings_class.model_construct(**DOCUMENTED_SETTINGS))
-        texts[name] = asyncapi.to_json(app.state.asyncapi())
+    with tempfile.TemporaryDirectory() as scratch:
+        keyring = Keyring(scratch).ensure()  # the apps refuse to start without keys; these sign nothing
+        for name, (create_app, settings_class) in _services().items():
+            app = create_app(settings_class.model_construct(**DOCUMENTED_SETTINGS, signing_key=str(keyring.key_file(name)),
+                                                            trust_registry=str(keyring.trust_file)))
+            texts[name] = asyncapi.to_json(app.state.asyncapi())
     return texts
 
 

@@ -10,6 +10,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
+
+from deploy.dev_keys import Keyring, SigningProducer
 from deploy.processes import ManagedProcess, free_port, python_module, wait_for_http, wait_for_port
 from deploy.topics import create_topics
 from shared.settings import LOCAL_MONGO_OPTIONS
@@ -70,11 +73,14 @@ class EmbeddedStack:
         self.smtp: ManagedProcess | None = None
         self.services: dict[str, list[ManagedProcess]] = {}
         self.http_ports: dict[str, int] = {}
+        # Every producer of the local run signs with a key of its own (deploy/dev_keys.py).
+        self.keyring = Keyring(config.root / "keys")
 
     # ---- servers ---------------------------------------------------------------------------
 
     async def start_servers(self) -> None:
         _require_local_servers()
+        self.keyring.ensure()
         await asyncio.gather(self.start_kafka(), self.start_mongo())
 
     async def start_kafka(self) -> None:
@@ -118,6 +124,8 @@ class EmbeddedStack:
             "MONGO_URI": self.config.mongo_uri,
             "HTTP_PORT": str(http_port),
             "SMTP_PORT": str(self.config.smtp_port),
+            "SIGNING_KEY": str(self.keyring.key_file(name)),
+            "TRUST_REGISTRY": str(self.keyring.trust_file),
             **self.config.service_env,
             **overrides,
         }
@@ -147,6 +155,13 @@ class EmbeddedStack:
         await wait_for_http(f"http://127.0.0.1:{proc.http_port}/health/ready", proc, timeout=ready_timeout)
         return proc
 
+    async def producer(self, **options) -> SigningProducer:
+        """A started producer that signs what it sends as the local run's producers do."""
+        producer = SigningProducer(AIOKafkaProducer(bootstrap_servers=self.config.bootstrap, acks="all",
+                                                    **{"linger_ms": 2, **options}), self.keyring)
+        await producer.start()
+        return producer
+
     def stop_services(self) -> None:
         for instances in self.services.values():
             for proc in instances:
@@ -170,4 +185,5 @@ class EmbeddedStack:
             for proc in instances:
                 lines.append(f"{proc.name:<23} http://127.0.0.1:{proc.http_port}   pid {proc.pid}   log {proc.log_path}")
         lines.append(f"logs                    {self.logs}")
+        lines.append(f"signing keys            {self.keyring.directory}   trust file: {self.keyring.trust_file}")
         return "\n".join(lines)

@@ -51,6 +51,20 @@ class Received:
 
 
 @dataclass(frozen=True)
+class Sender:
+    """Who sent a consumed event, as its signature proved (shared/credentials.py): the trust
+    registry's producer and the key it signed with; `refusal` says, in Vietnamese, why that
+    producer may not say this (NOT_AUTHORIZED), None when it may."""
+
+    producer: str
+    keyid: str
+    refusal: str | None = None
+
+    def as_document(self) -> dict[str, str]:
+        return {"producer": self.producer, "keyid": self.keyid}
+
+
+@dataclass(frozen=True)
 class Event:
     type: str  # short type, e.g. "nomination.submitted"
     data: Payload
@@ -61,6 +75,8 @@ class Event:
     time: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     # Set on events read from Kafka; None on events a service is about to publish.
     received: Received | None = field(default=None, compare=False)
+    # Set once the signature is verified; None when unsigned operation is on, or not read from Kafka.
+    sender: Sender | None = field(default=None, compare=False)
 
     @property
     def received_at(self) -> dt.datetime:

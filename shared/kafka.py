@@ -37,12 +37,13 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import envelope, groups, logs
+from shared.credentials import NOT_AUTHORIZED_LETTER, Credentials, Signer
 from shared.envelope import Event, PoisonMessage
 from shared.kafka_security import broker_security
 from shared.outages import OUTAGES, REFUSED_RECORDS
 from shared.progress import PROGRESS, STALLED_AFTER
 from shared.settings import ServiceSettings
-from shared.topics import DIRECTORY, OUTSIDE_WRITERS, dlq
+from shared.topics import DIRECTORY, INTAKES, OUTSIDE_WRITERS, dlq
 from shared.unit_of_work import Conflict, Decider, Documents, Outcome, UnitOfWork
 
 log = logging.getLogger("exemplars.kafka")
@@ -108,11 +109,11 @@ def make_broker(settings: ServiceSettings, client_id: str, middlewares: Sequence
     )
 
 
-def outgoing(topic: str, events: Iterable[Event], origin: Any = None) -> list[Outgoing]:
+def outgoing(topic: str, events: Iterable[Event], signer: Signer, origin: Any = None) -> list[Outgoing]:
     result = []
     for event in events:
         key, value, headers = envelope.encode(event)
-        result.append(Outgoing(topic, key, value, headers, origin))
+        result.append(Outgoing(topic, key, value, signer.headers(headers, value), origin))
     return result
 
 
@@ -170,22 +171,23 @@ async def publish_answers(broker: KafkaBroker, answers: list[Outgoing], service:
 
 
 def subscribe_units(broker: KafkaBroker, service: str, decider: Decider, documents: Documents,
-                    settings: ServiceSettings,
+                    settings: ServiceSettings, credentials: Credentials,
                     gates: Mapping[str, Callable[[], Awaitable[None]]] | None = None) -> UnitOfWork:
     """Every subscription `shared.groups` lists for `service`, each batch one unit of work of
-    `decider` (its `routes()` says which types each topic carries) over `documents`.
+    `decider` (its `routes()` says which types each topic carries) over `documents`, every
+    record verified by `credentials` first and every answer signed with them.
     `gates`: per topic, what its batches wait for first (`directory_first`)."""
     output_topic = groups.OUTPUT_TOPICS[service]
 
     def sendable(events: list[Event]) -> None:  # an answer too large is its input's fate, before any write
-        _sendable(outgoing(output_topic, events), settings)
+        _sendable(outgoing(output_topic, events, credentials.signer), settings)
 
     unit = UnitOfWork(documents, decider, check=sendable)
     routes = decider.routes()
     for sub in groups.of_service(service):
         subscribe(broker, sub.topic, service=service, name=sub.name, handlers=routes[sub.topic], unit=unit,
-                  output_topic=output_topic, settings=settings, ignore_unhandled=sub.ignore_unhandled,
-                  gate=(gates or {}).get(sub.topic))
+                  output_topic=output_topic, settings=settings, credentials=credentials,
+                  ignore_unhandled=sub.ignore_unhandled, gate=(gates or {}).get(sub.topic))
     return unit
 
 
@@ -215,6 +217,7 @@ def subscribe(
     unit: UnitOfWork,
     output_topic: str,
     settings: ServiceSettings,
+    credentials: Credentials,
     ignore_unhandled: bool,
     gate: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
@@ -222,7 +225,8 @@ def subscribe(
     types `handlers` names; the answers go to `output_topic`.
 
     `ignore_unhandled`: on another service's output topic, types this service has no
-    handler for are none of its business; on an intake topic they are poison.
+    handler for are none of its business; on an intake topic they are poison. Every record
+    not ignored is verified before anything reads its event (`unauthenticated` dead letters).
     """
 
     intake_limit = settings.kafka_max_intake_record_bytes if topic in OUTSIDE_WRITERS else None
@@ -232,8 +236,12 @@ def subscribe(
         try:
             event = envelope.decode_record(record, now=dt.datetime.now(dt.UTC), max_bytes=intake_limit,
                                            max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds))
+            if event.type in handlers or not ignore_unhandled:  # what is ignored is never read
+                event = replace(event, sender=credentials.authenticator.check(record, event))
         except PoisonMessage as exc:
             return _dead_letter(record, service, exc.reason, str(exc))
+        if event.sender is not None and event.sender.refusal is not None and topic not in INTAKES:
+            return _dead_letter(record, service, NOT_AUTHORIZED_LETTER, event.sender.refusal)
         if event.type not in handlers:
             if ignore_unhandled:
                 return None
@@ -258,7 +266,7 @@ def subscribe(
                     results.append(decoded)
         for record, outcome in zip(origins, await run_unit(events, by_partition), strict=True):
             if outcome.error is None:
-                results.extend(outgoing(output_topic, outcome.publish, origin=record))
+                results.extend(outgoing(output_topic, outcome.publish, credentials.signer, origin=record))
                 continue
             with logs.about(topic=record.topic, partition=record.partition, offset=record.offset,
                             event_id=outcome.event.id, event_type=outcome.event.type):

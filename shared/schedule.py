@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from faststream.kafka import KafkaBroker
 
 from shared import kafka
+from shared.credentials import Signer
 from shared.envelope import Event
 from shared.settings import ServiceSettings
 
@@ -18,6 +19,7 @@ log = logging.getLogger("exemplars.schedule")
 
 
 async def publish_on_schedule(*, what: str, every: float, topic: str, broker: KafkaBroker, settings: ServiceSettings,
+                              signer: Signer,
                               decide: Callable[[], Awaitable[list[Event]]],
                               mark_published: Callable[[list[Event]], Awaitable[None]],
                               first_delay: float = 0.0) -> None:
@@ -27,7 +29,7 @@ async def publish_on_schedule(*, what: str, every: float, topic: str, broker: Ka
         try:
             pending = await decide()
             if pending:
-                await kafka.publish(broker, kafka.outgoing(topic, pending), settings)
+                await kafka.publish(broker, kafka.outgoing(topic, pending, signer), settings)
                 await mark_published(pending)
                 log.info("published %d %s", len(pending), what)
         except Exception:  # an outage or a bug must not end the schedule

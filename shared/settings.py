@@ -39,3 +39,9 @@ class ServiceSettings(KafkaSecurity):  # the Kafka principal and TLS: shared/kaf
     # In-flight work gets this long on shutdown; compose's stop_grace_period must exceed it.
     graceful_timeout_seconds: float = 10.0
     log_level: str = "INFO"
+    # Who may act (shared/credentials.py): the service's Ed25519 private key (PEM or JWK file)
+    # and the trust registry (YAML, re-read when it changes) every consumed record is verified
+    # against. Unsigned operation is for development only and warns at every start.
+    signing_key: str | None = None
+    trust_registry: str | None = None
+    allow_unsigned: bool = False

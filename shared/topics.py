@@ -13,6 +13,9 @@ DLQ_SUFFIX = ".dlq"
 
 # Topics outside systems write: their records are bounded in size before anything reads them.
 OUTSIDE_WRITERS = frozenset({NOMINATIONS_INTAKE, EVALUATIONS_INTAKE, DIRECTORY})
+# Topics whose inputs are answered, refusals included (a coded business refusal on the
+# service's topic); on the others a refused input can only be dead-lettered.
+INTAKES = frozenset({NOMINATIONS_INTAKE, EVALUATIONS_INTAKE})
 
 
 def dlq(topic: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from shared import envelope
 from shared.envelope import Event
+from shared.trust import NOT_AUTHORIZED
 
 log = logging.getLogger("exemplars.unit_of_work")
 
@@ -265,6 +266,10 @@ class Decider(Protocol):
 
     def decide(self, view: View, event: Event) -> Decision: ...
 
+    # Deciders of an intake topic also answer an input whose sender may not say it
+    # (`event.sender.refusal`, shared/credentials.py): `refuse(event, code, message)` returns
+    # the coded refusal, changing no document.
+
 
 @dataclass
 class Outcome:
@@ -332,6 +337,11 @@ class UnitOfWork:
 
     async def _decide(self, view: View, event: Event) -> Decision:
         """The handler's decision; loads what it reached for beyond `needs` (outages propagate)."""
+        if event.sender is not None and event.sender.refusal is not None:
+            try:
+                return self.decider.refuse(event, NOT_AUTHORIZED, event.sender.refusal)  # type: ignore[attr-defined]
+            except Exception as exc:
+                raise HandlerFailed() from exc
         for _ in range(_MAX_LATE_LOADS):
             try:
                 decision = self.decider.decide(view, event)
@@ -355,6 +365,8 @@ class UnitOfWork:
     async def _load(self, view: View, events: list[Event]) -> None:
         wanted: dict[str, set] = {}
         for event in events:
+            if event.sender is not None and event.sender.refusal is not None:
+                continue  # refused unread
             try:
                 needs = self.decider.needs(event)
             except Exception:  # noqa: BLE001 - its decision reads what it needs late, or fails as its own
@@ -390,6 +402,10 @@ _MAX_LATE_LOADS = 8
 
 
 def answer_document(event: Event, publish: list[Event]) -> dict[str, Any]:
-    """An input's answer, under its key, for good."""
-    return {"_id": event.dedup_key, "output": [envelope.to_document(e) for e in publish], "at": event.time,
-            "received_at": event.received_at}
+    """An input's answer, under its key, for good, with who sent the input: the producer
+    and key that signed it, the sender's `time` and the broker's receive time."""
+    doc = {"_id": event.dedup_key, "output": [envelope.to_document(e) for e in publish], "at": event.time,
+           "received_at": event.received_at}
+    if event.sender is not None:
+        doc["sender"] = event.sender.as_document()
+    return doc

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from deploy import demo_data
 from deploy.demo import send
+from deploy.dev_keys import SigningProducer
 from deploy.stack import EmbeddedStack, StackConfig
 from shared import envelope, topics
 from shared.envelope import Event, PoisonMessage
@@ -29,9 +30,10 @@ async def stack(tmp_path_factory) -> EmbeddedStack:
 
 
 @pytest.fixture(scope="session")
-async def producer(stack) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.config.bootstrap, acks="all", linger_ms=2)
-    await producer.start()
+async def producer(stack) -> SigningProducer:
+    """Every test's producer: it signs each event as its source's producer in the stack's
+    trust file (deploy/dev_keys.py); `producer.unsigned` sends without a signature."""
+    producer = await stack.producer()
     yield producer
     await producer.stop()
 

@@ -64,6 +64,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mongo-uri", default=None, help="default: the service's MONGO_URI")
     p.add_argument("--database", default=None, help="the live database (default: the service's MONGO_DATABASE)")
     p.add_argument("--group-prefix", default=None, help="default: the service's KAFKA_GROUP_PREFIX")
+    p.add_argument("--trust-registry", default=None,
+                   help="the trust file inputs are verified against, as live (default: the service's TRUST_REGISTRY)")
     p.add_argument("--into", default=None, help="an empty database (default: <live>_rebuilt_<UTC time>)")
     p.add_argument("--switch", action="store_true",
                    help="with every instance of the service stopped: move the live collections to a backup "
@@ -246,7 +248,8 @@ async def rebuild_command(args: argparse.Namespace) -> int:
     from deploy.ops import rebuild as rb
 
     settings = rb.settings_for(args.service, kafka_bootstrap_servers=args.bootstrap, mongo_uri=args.mongo_uri,
-                               mongo_database=args.database, kafka_group_prefix=args.group_prefix)
+                               mongo_database=args.database, kafka_group_prefix=args.group_prefix,
+                               trust_registry=args.trust_registry)
     args.bootstrap = settings.kafka_bootstrap_servers  # for the broker error message
     into = args.into or f"{settings.mongo_database}_rebuilt_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
     client = AsyncMongoClient(settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000)

@@ -15,7 +15,7 @@ import datetime as dt
 import importlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiokafka import TopicPartition
 from pymongo import AsyncMongoClient, InsertOne
@@ -24,11 +24,13 @@ from pymongo.errors import OperationFailure
 
 from deploy.ops.kafka_io import TopicMissing, TopicReader
 from shared import envelope, groups, kafka
-from shared.topics import OUTSIDE_WRITERS, dlq
+from shared.credentials import Authenticator
 from shared.envelope import PoisonMessage
 from shared.kafka_security import client_options
 from shared.lag import LagProbe
 from shared.replay import Answers, Difference, Logged, compare
+from shared.topics import OUTSIDE_WRITERS, dlq
+from shared.trust import ReloadingRegistry
 
 log = logging.getLogger("exemplars.rebuild")
 
@@ -108,6 +110,10 @@ async def read_log(settings, service: str) -> ServiceLog:
     bounds = await committed_bounds(settings, service)
     inputs: list[Logged] = []
     undecodable = 0
+    # Who sent each input, verified as the live consumer did: its answers record the sender,
+    # and a sender's NOT_AUTHORIZED refusal is decided again from it.
+    authenticator = Authenticator(None if settings.allow_unsigned or not settings.trust_registry
+                                  else ReloadingRegistry(settings.trust_registry))
     async with TopicReader(bootstrap, timeout=600.0) as reader:
         dead = await dead_lettered(reader, service, {tp.topic for tp in bounds})
         for topic in sorted({tp.topic for tp in bounds}):
@@ -122,6 +128,7 @@ async def read_log(settings, service: str) -> ServiceLog:
                     # The consumer's admission, judged at the record's own time as it was live.
                     event = envelope.decode_record(record, now=at, max_bytes=limit,
                                                    max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds))
+                    event = replace(event, sender=authenticator.check(record, event))
                 except PoisonMessage:
                     undecodable += 1
                     continue

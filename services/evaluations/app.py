@@ -8,12 +8,14 @@ from fastapi import FastAPI
 
 from services.evaluations.api import create_api
 from services.evaluations.criteria import load_criteria
+from services.evaluations.decisions import SOURCE
 from services.evaluations.handlers import Evaluations
 from services.evaluations.reminders import due_reminders
 from services.evaluations.settings import EvaluationsSettings
 from services.evaluations.store import EvaluationStore
 from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
+from shared.credentials import Credentials
 from shared.http import with_operations
 from shared.kafka_security import client_options
 from shared.lag import LagProbe
@@ -41,12 +43,14 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     handlers = Evaluations(registry, policy, settings.replacement_min_days)
     clock = clock or clock_for(settings.clock_today)
 
+    credentials = Credentials.from_settings(settings, SERVICE, SOURCE)  # refuses to start without them
+
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
     lag = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     directory_read = kafka.directory_first(lag, settings, SERVICE)
     gates = {topic: directory_read for topic in (topics.NOMINATIONS, topics.EVALUATIONS_INTAKE)}
-    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, gates))
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, credentials, gates))
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.EVALUATIONS, title="evaluations.out",
                      description="Panels, reminders, results, recognitions, follow-up, and refused inputs.")
@@ -61,7 +65,8 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
         await broker.start()
         schedule = asyncio.create_task(publish_on_schedule(
             what="reminders and overdue notices", every=settings.reminder_check_seconds, topic=topics.EVALUATIONS,
-            broker=broker, settings=settings, decide=lambda: due_reminders(store, policy, clock()),
+            broker=broker, settings=settings, signer=credentials.signer,
+            decide=lambda: due_reminders(store, policy, clock()),
             mark_published=store.mark_notices_published), name="reminder-schedule")
         log.info("evaluations service started with %d criteria sets", len(registry.all()))
         try:

@@ -61,6 +61,7 @@ from shared.events import (
     NominationWithdrawn,
     PanelAssigned,
     PanelIncomplete,
+    Reason,
     ReplicationReported,
     ReviewReported,
     ScoreSubmitted,
@@ -140,6 +141,12 @@ class Evaluations:
 
     def decide(self, view: View, event: Event) -> Decision:
         return counted(view, self._by_type[event.type](view, event))
+
+    def refuse(self, event: Event, code: str, message: str) -> Decision:
+        """A sender that may not say this (shared/credentials.py): answered, nothing changes."""
+        data = event.data
+        sender = getattr(data, "evaluator_id", None) or getattr(data, "reported_by", None)
+        return refuse(event, [Reason(code=code, message=message)], subject=event.key, sender=sender)
 
     # ---- exemplars.nominations -------------------------------------------------------------
 

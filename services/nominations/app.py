@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.nominations.api import create_api
-from services.nominations.handlers import Nominations
+from services.nominations.handlers import SOURCE, Nominations
 from services.nominations.settings import NominationsSettings
 from services.nominations.store import NominationStore
 from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
+from shared.credentials import Credentials
 from shared.envelope import Event
 from shared.http import with_operations
 from shared.kafka_security import client_options
@@ -36,13 +37,15 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
     handlers = Nominations(programme)
     clock = clock or clock_for(settings.clock_today)
 
+    credentials = Credentials.from_settings(settings, SERVICE, SOURCE)  # refuses to start without them
+
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
     # The shortfall schedule's and the metrics'.
     lag = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     directory_read = kafka.directory_first(lag, settings, SERVICE)
     gates = {topic: directory_read for topic in (topics.NOMINATIONS_INTAKE, topics.EVALUATIONS)}
-    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, gates))
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, credentials, gates))
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.NOMINATIONS, title="nominations.out",
                      description="Answers to submissions and withdrawals, and quota shortfall notices.")
@@ -71,7 +74,7 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
         schedule = asyncio.create_task(publish_on_schedule(
             what="quota shortfall notices", every=settings.shortfall_check_seconds,
             first_delay=settings.shortfall_first_check_seconds, topic=topics.NOMINATIONS, broker=broker,
-            settings=settings, decide=due_shortfalls, mark_published=store.mark_shortfalls_published),
+            settings=settings, signer=credentials.signer, decide=due_shortfalls, mark_published=store.mark_shortfalls_published),
             name="shortfall-schedule")
         log.info("nominations service started")
         try:

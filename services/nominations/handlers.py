@@ -35,6 +35,7 @@ from shared.events import (
     NominationSubmitted,
     NominationWithdrawn,
     QuotaShortfall,
+    Reason,
     StaffRegistered,
     StaffRemoved,
     UnitRegistered,
@@ -79,6 +80,17 @@ class Nominations:
 
     def decide(self, view: View, event: Event) -> Decision:
         return self._by_type[event.type](view, event)
+
+    def refuse(self, event: Event, code: str, message: str) -> Decision:
+        """A sender that may not say this (shared/credentials.py): answered, nothing changes,
+        not even a rejected nomination under an id someone else may hold."""
+        reasons = [Reason(code=code, message=message)]
+        if isinstance(event.data, NominationSubmitted):
+            return Decision.of(publish=[self._rejected(event, reasons)])
+        req: NominationWithdrawn = event.data
+        return Decision.of(publish=[new_event(
+            WithdrawalRejected(nomination_id=req.nomination_id, unit_id=req.unit_id, requested_by=req.requested_by,
+                               reasons=reasons), key=req.nomination_id, source=SOURCE, derived_from=event)])
 
     def needs(self, event: Event) -> Needs:
         data = event.data

@@ -6,13 +6,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.notifications.api import create_api
-from services.notifications.delivery import DeliveryWorker, SmtpSender
+from services.notifications.delivery import SOURCE, DeliveryWorker, SmtpSender
 from services.notifications.handlers import Notifications
 from services.notifications.routing import default_routes
 from services.notifications.settings import NotificationsSettings
 from services.notifications.store import NotificationStore
 from services.notifications.webhooks import WebhookPolicy, WebhookSender
 from shared import asyncapi, kafka, mongo, topics
+from shared.credentials import Credentials
 from shared.envelope import Event
 from shared.http import with_operations
 from shared.kafka_security import client_options
@@ -34,19 +35,21 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     store = NotificationStore(client[settings.mongo_database])
     handlers = Notifications(settings, routes)
 
+    credentials = Credentials.from_settings(settings, SERVICE, SOURCE)  # refuses to start without them
+
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
     lag = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     directory_read = kafka.directory_first(lag, settings, SERVICE)
     gates = {topic: directory_read for topic in (topics.NOMINATIONS, topics.EVALUATIONS)}
-    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, gates))
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, credentials, gates))
     # Declared for the AsyncAPI document; the delivery worker publishes through kafka.publish.
     broker.publisher(topics.NOTIFICATIONS, title="notifications.out",
                      description="The final outcome of each delivery (one per event, recipient and channel).")
     metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
     async def publish(events: list[Event]) -> None:
-        await kafka.publish(broker, kafka.outgoing(topics.NOTIFICATIONS, events), settings)
+        await kafka.publish(broker, kafka.outgoing(topics.NOTIFICATIONS, events, credentials.signer), settings)
 
     webhooks = WebhookSender(WebhookPolicy.from_settings(settings))
     worker = DeliveryWorker(store, settings, routes, publish, SmtpSender(settings), webhooks)

@@ -17,11 +17,11 @@ from email import policy
 from email.parser import BytesHeaderParser
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from deploy import demo_data
 from deploy.demo import send
+from deploy.dev_keys import SigningProducer
 from deploy.ops import rebuild as rb
 from deploy.processes import wait_for_port
 from deploy.stack import EmbeddedStack, StackConfig
@@ -88,7 +88,7 @@ POISON = [
 
 
 class World:
-    def __init__(self, stack: EmbeddedStack, producer: AIOKafkaProducer, mongo: AsyncMongoClient, mail: MailSink,
+    def __init__(self, stack: EmbeddedStack, producer: SigningProducer, mongo: AsyncMongoClient, mail: MailSink,
                  logs: dict[str, TopicLog]) -> None:
         self.stack, self.producer, self.mongo, self.mail, self.logs = stack, producer, mongo, mail, logs
         self.sent: dict[str, list[Event]] = collections.defaultdict(list)  # by topic
@@ -110,8 +110,7 @@ async def world(tmp_path_factory):
     stack = EmbeddedStack(StackConfig.ephemeral(root, service_env={"CLOCK_TODAY": "2023-06-01"}))
     await stack.start_servers()
     mail = MailSink(root / "mail", port=stack.config.smtp_port).start()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.config.bootstrap, acks="all", linger_ms=5)
-    await producer.start()
+    producer = await stack.producer(linger_ms=5)
     mongo = AsyncMongoClient(stack.config.mongo_uri, tz_aware=True)
     logs = {topic: await TopicLog(stack.config.bootstrap, topic).start()
             for topic in (topics.NOMINATIONS, topics.EVALUATIONS, topics.NOTIFICATIONS, topics.dlq(topics.NOMINATIONS_INTAKE),
@@ -375,6 +374,7 @@ async def check_rebuilds_and_switch(world: World) -> None:
     rebuilt = {}
     for name, database in DB.items():
         settings = rb.settings_for(name, kafka_bootstrap_servers=stack.config.bootstrap, mongo_uri=stack.config.mongo_uri,
+                                   trust_registry=str(stack.keyring.trust_file),
                                    **{key.lower(): value for key, value in ENV[name].items()})
         result = await rb.rebuild(name, settings, world.mongo, f"{database}_rebuilt")
         print(rb.render(result, None), flush=True)

@@ -163,11 +163,17 @@ def _bytes(value) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
+def signed(stack, key, value, headers: dict) -> tuple:
+    """The record as the unit's system signs it (README, "For unit systems")."""
+    value, pairs = stack.keyring.sign_record(_bytes(value), [(k, _bytes(v)) for k, v in headers.items()])
+    return key, value, dict(pairs)
+
+
 async def test_every_sdk_and_client_a_unit_system_uses_is_understood(nominations_service, stack, topic_log):
     bootstrap = stack.config.bootstrap
     cases = {(api.__name__, mode): valid_submission(100 + n)
              for n, (api, mode) in enumerate((a, m) for a in (current_api, legacy_api) for m in ("binary", "structured"))}
-    records = {case: (current_api if case[0] == "current_api" else legacy_api)(event, case[1])
+    records = {case: signed(stack, *(current_api if case[0] == "current_api" else legacy_api)(event, case[1]))
                for case, event in cases.items()}
     # The legacy API's structured mode sends the data's content type, not CloudEvents' (TRAPS.md).
     legacy_ct = records[("legacy_api", "structured")][2].get("content-type")

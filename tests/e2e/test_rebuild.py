@@ -12,7 +12,6 @@ import sys
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from deploy import demo_data
@@ -39,7 +38,7 @@ async def caught_up(bootstrap: str, service: str) -> None:
 async def rebuild_command(stack, service: str, *args: str) -> tuple[int, dict, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "deploy.cli", "rebuild", service, "--json", "--bootstrap", stack.config.bootstrap,
-        "--mongo-uri", stack.config.mongo_uri, *args,
+        "--mongo-uri", stack.config.mongo_uri, "--trust-registry", str(stack.keyring.trust_file), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 300)
     return proc.returncode, json.loads(out) if out.strip() else {}, err.decode()
@@ -49,8 +48,7 @@ async def rebuild_command(stack, service: str, *args: str) -> tuple[int, dict, s
 async def own(tmp_path_factory):
     stack = EmbeddedStack(StackConfig.ephemeral(tmp_path_factory.mktemp("rebuild-stack")))
     await stack.start_servers()
-    producer = AIOKafkaProducer(bootstrap_servers=stack.config.bootstrap, acks="all", linger_ms=2)
-    await producer.start()
+    producer = await stack.producer()
     mongo = AsyncMongoClient(stack.config.mongo_uri, tz_aware=True)
     logs: dict[str, TopicLog] = {}
 

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from pymongo import AsyncMongoClient
 
 from deploy import demo_data
@@ -56,8 +56,7 @@ async def phase(tmp_path_factory):
     await stack.start_servers()
     bootstrap = stack.config.bootstrap
     logs = {topic: await TopicLog(bootstrap, topic).start() for topic in LOGGED}
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
+    producer = await stack.producer(linger_ms=5)
     mongo = AsyncMongoClient(stack.config.mongo_uri, tz_aware=True)
     try:
         # The directory first, applied by both services, so the feed needs no settling time.
@@ -69,7 +68,8 @@ async def phase(tmp_path_factory):
             async def applied(db=db):
                 return await mongo[db]["staff"].count_documents({"full_name": {"$exists": True}}) >= people
             await wait_until(applied, timeout=60, what=f"the directory in {db}")
-        counts = await publish_phase(bootstrap, YEARS, settle_seconds=0, timeout=150, directory=False)
+        counts = await publish_phase(bootstrap, YEARS, settle_seconds=0, timeout=150, directory=False,
+                                     keyring=stack.keyring)
         assert counts["pending"] == 0, counts
         await _read_to_the_end(bootstrap, logs)
         out = root / "review"

@@ -15,12 +15,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from deploy.demo_data import MODELS, StaffMember, submission
 from shared import envelope, kafka
+from shared.credentials import Authenticator, Credentials, Signer
 from shared.documents import MongoDocuments
 from shared.envelope import Event, new_event
 from shared.events import NominationRejected, Reason
 from shared.progress import PROGRESS
 from shared.settings import ServiceSettings
 from shared.topics import dlq
+from shared.trust import ReloadingRegistry
 from shared.unit_of_work import Decision, Needs, UnitOfWork, View
 from tests.conftest import TopicLog
 
@@ -90,12 +92,15 @@ async def run_subscriber(stack, db, topic: str, out: str):
     broker = kafka.make_broker(settings, "fate-test")
     decider = Fated(topic)
 
+    # Verifying as the services do; its answers unsigned, as nothing consumes them.
+    credentials = Credentials(Signer(None), Authenticator(ReloadingRegistry(stack.keyring.trust_file)))
+
     def sendable(events: list[Event]) -> None:  # as subscribe_units: too large is the input's fate, before any write
-        kafka._sendable(kafka.outgoing(out, events), settings)
+        kafka._sendable(kafka.outgoing(out, events, credentials.signer), settings)
 
     unit = UnitOfWork(MongoDocuments(db), decider, check=sendable)
     kafka.subscribe(broker, topic, service="fate-test", name=topic, handlers=decider.routes()[topic], unit=unit,
-                    output_topic=out, settings=settings, ignore_unhandled=False)
+                    output_topic=out, settings=settings, credentials=credentials, ignore_unhandled=False)
     await broker.start()
     return broker
 

@@ -4,6 +4,7 @@ import importlib
 
 import pytest
 
+from deploy.dev_keys import Keyring
 from shared import groups, kafka
 
 APPS = {
@@ -14,7 +15,7 @@ APPS = {
 
 
 @pytest.fixture
-def made_subscriptions(monkeypatch) -> set[groups.Subscription]:
+def made_subscriptions(monkeypatch, tmp_path) -> set[groups.Subscription]:
     """Build each service's app with `kafka.subscribe` recording its calls (no broker, no database)."""
     seen: set[groups.Subscription] = set()
 
@@ -22,8 +23,10 @@ def made_subscriptions(monkeypatch) -> set[groups.Subscription]:
         seen.add(groups.Subscription(service, name, topic, ignore_unhandled))
 
     monkeypatch.setattr(kafka, "subscribe", record)
-    for app_module, settings_module, settings_class in APPS.values():
-        settings = getattr(importlib.import_module(settings_module), settings_class)()
+    keyring = Keyring(tmp_path).ensure()
+    for service, (app_module, settings_module, settings_class) in APPS.items():
+        settings = getattr(importlib.import_module(settings_module), settings_class)(
+            signing_key=str(keyring.key_file(service)), trust_registry=str(keyring.trust_file))
         importlib.import_module(app_module).create_app(settings)
     return seen
 

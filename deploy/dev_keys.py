@@ -1,0 +1,156 @@
+"""Development keys: one Ed25519 key per producer of the local run, and the trust file that
+lists them (`make run` keeps them under `.local/keys/`, each test session under its own
+directory). A real deployment writes its own trust file (deploy/trust/example.yaml shows
+every field) and keeps each private key in its producer's secret store.
+
+`SigningProducer` is the one place a development producer (the demo feed, the tests, the
+benchmark) signs: it wraps an aiokafka producer and signs every CloudEvent it sends with
+the key of the producer whose `source` pattern matches the event's source.
+"""
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from shared import keys, topics
+from shared.credentials import Signer
+from shared.envelope import is_structured
+from shared.events import ce_type
+from shared.trust import load_registry
+
+TRUST_FILE = "trust.yaml"
+VALID_FROM = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
+def _types(*topic_names: str) -> list[str]:
+    return [ce_type(t) for name in topic_names for t in topics.BY_NAME[name].event_types]
+
+
+FOLLOW_UP = [ce_type(t) for t in ("exemplar.review_reported", "exemplar.replication_reported", "exemplar.visit_reported")]
+
+
+@dataclass(frozen=True)
+class DevProducer:
+    name: str
+    source: str  # exact, or a prefix ending in "*"
+    grants: tuple[dict, ...]
+
+
+# The producers of the local run: the services, the units' systems, an HR system, the
+# evaluators' portal, the council's secretariat, and the demo feed that plays them all.
+PRODUCERS: tuple[DevProducer, ...] = (
+    DevProducer("nominations", "urn:exemplars:nominations", ({"types": _types(topics.NOMINATIONS)},)),
+    DevProducer("evaluations", "urn:exemplars:evaluations", ({"types": _types(topics.EVALUATIONS)},)),
+    DevProducer("notifications", "urn:exemplars:notifications", ({"types": _types(topics.NOTIFICATIONS)},)),
+    DevProducer("unit-systems", "urn:unit:*", (
+        {"types": _types(topics.NOMINATIONS_INTAKE) + FOLLOW_UP, "on_behalf_of": "unit_staff"},)),
+    DevProducer("hr", "urn:hr*", ({"types": _types(topics.DIRECTORY)},)),
+    DevProducer("evaluator-portal", "urn:evaluator-portal", ({"types": _types(topics.EVALUATIONS_INTAKE),
+                                                             "on_behalf_of": "any"},)),
+    DevProducer("portal", "urn:portal", ({"types": _types(topics.EVALUATIONS_INTAKE), "on_behalf_of": "any"},)),
+    DevProducer("council", "urn:council", ({"types": [ce_type("council.decision_recorded")]},)),
+    DevProducer("demo", "urn:exemplars:demo", ({"types": _types(topics.DIRECTORY, topics.EVALUATIONS_INTAKE),
+                                                "on_behalf_of": "any"},)),
+)
+
+
+def _matches(pattern: str, source: str) -> bool:
+    return source.startswith(pattern[:-1]) if pattern.endswith("*") else source == pattern
+
+
+class Keyring:
+    """`directory`/<producer>.pem for each producer (created once, kept across runs) and
+    `directory`/trust.yaml listing their public halves (written again at every `ensure`)."""
+
+    def __init__(self, directory: str | Path, producers: tuple[DevProducer, ...] = PRODUCERS) -> None:
+        self.directory = Path(directory)
+        self.producers = producers
+        self._signers: dict[str, Signer] = {}
+
+    @property
+    def trust_file(self) -> Path:
+        return self.directory / TRUST_FILE
+
+    def key_file(self, producer: str) -> Path:
+        return self.directory / f"{producer}.pem"
+
+    def ensure(self) -> "Keyring":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        entries = []
+        for producer in self.producers:
+            path = self.key_file(producer.name)
+            if not path.exists():
+                keys.save_key(keys.generate_signing_key(), path)
+            public = keys.to_jwk(keys.load_key(path))
+            entries.append({"name": producer.name, "source": producer.source,
+                            "keys": [{"kid": public["kid"], "x": public["x"], "valid_from": VALID_FROM}],
+                            "grants": [{"units": "*", "on_behalf_of": "none", **g} for g in producer.grants]})
+        text = ("# Development trust registry, written by deploy/dev_keys.py at every start: not for production.\n"
+                + yaml.safe_dump({"producers": entries}, sort_keys=False, allow_unicode=True))
+        staged = self.trust_file.with_suffix(".tmp")
+        staged.write_text(text, encoding="utf-8")
+        staged.replace(self.trust_file)  # one rename: a service re-reading it never sees half a file
+        load_registry(self.trust_file)  # what we wrote must load
+        return self
+
+    def signer(self, producer: str) -> Signer:
+        if producer not in self._signers:
+            key = keys.load_key(self.key_file(producer))
+            self._signers[producer] = Signer(key)  # type: ignore[arg-type]
+        return self._signers[producer]
+
+    def signer_for(self, source: str) -> Signer | None:
+        """The signer of the first producer whose source pattern matches, or None."""
+        for producer in self.producers:
+            if _matches(producer.source, source):
+                return self.signer(producer.name)
+        return None
+
+    def sign_record(self, value: bytes | None, headers: list | None) -> tuple[bytes | None, list | None]:
+        """A Kafka record's value and headers, signed as its event's source's producer would
+        (binary or structured mode); a record that is no CloudEvent of a known source as it is."""
+        if value is None:
+            return value, headers
+        try:
+            named = {n.lower(): (raw or b"").decode("utf-8") for n, raw in headers or ()}
+            if is_structured(named, value):
+                signer = self.signer_for(json.loads(value).get("source") or "")
+                return (signer.structured(value) if signer else value), headers
+            signer = self.signer_for(named.get("ce_source", ""))
+            if signer is None or "ce_id" not in named:
+                return value, headers
+            added = signer.headers(named, value)
+            return value, [*headers, *((n, v.encode()) for n, v in added.items() if n not in named)]
+        except Exception:  # noqa: BLE001 - not a CloudEvent we can read (deep nesting...): sent as it is
+            return value, headers
+
+
+class SigningProducer:
+    """An aiokafka producer that signs every CloudEvent it sends, in binary or structured
+    mode, with the keyring's key for the event's source. Records that are no CloudEvent of a
+    known source go out as they are (poison, for the tests that send it on purpose).
+    `unsigned` is the wrapped producer, for sending a valid event without a signature."""
+
+    def __init__(self, producer, keyring: Keyring) -> None:
+        self.unsigned = producer
+        self.keyring = keyring
+
+    async def start(self) -> None:
+        await self.unsigned.start()
+
+    async def stop(self) -> None:
+        await self.unsigned.stop()
+
+    def __getattr__(self, name: str):
+        return getattr(self.unsigned, name)
+
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None, headers=None, **kwargs):
+        value, headers = self.keyring.sign_record(value, headers)
+        return await self.unsigned.send(topic, value, key=key, headers=headers, **kwargs)
+
+    async def send_and_wait(self, topic: str, value: bytes | None = None, key: bytes | None = None, headers=None,
+                            **kwargs):
+        return await (await self.send(topic, value, key=key, headers=headers, **kwargs))
