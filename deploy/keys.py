@@ -1,6 +1,7 @@
 """`exemplars keys`: Ed25519 keys for signing events, for operators and unit-system developers.
 
     exemplars keys new PATH                 # PATH (private, owner-only) and PATH.pub
+    exemplars keys init --keys DIR --trust FILE   # a key per producer of a trial run, and their registry
     exemplars keys show PATH                # key id and the trust-file entry of a key
     exemplars keys sign --key PATH [EVENT]  # a JSON CloudEvent, with its dssematerial
     exemplars keys verify (--trust FILE | --key PATH) [EVENT]
@@ -33,6 +34,13 @@ def add_keys_command(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--format", choices=("pem", "jwk"), default="pem")
     a.add_argument("--force", action="store_true", help="overwrite an existing key")
     a.set_defaults(func=_clear_errors(new))
+
+    a = actions.add_parser("init", help="a trial run's keys (one per service and per demo producer) and the "
+                                        "trust registry listing them")
+    a.add_argument("--keys", type=Path, required=True, help="where the private keys go (kept if already there)")
+    a.add_argument("--trust", type=Path, required=True, help="the trust registry to write")
+    a.add_argument("--force", action="store_true", help="overwrite an existing trust registry")
+    a.set_defaults(func=_clear_errors(init))
 
     a = actions.add_parser("show", help="a key's id (RFC 7638 thumbprint) and its trust-file entry")
     a.add_argument("path", type=Path)
@@ -86,6 +94,21 @@ async def new(args: argparse.Namespace) -> int:
     print(f"key id:      {keys.key_id(key)}")
     print("trust-file entry (under the producer's `keys:`):")
     print(_entry(key), end="")
+    return 0
+
+
+async def init(args: argparse.Namespace) -> int:
+    from deploy.dev_keys import Keyring
+
+    if args.trust.exists() and not args.force:
+        print(f"exemplars keys: {args.trust} exists (--force replaces it)", file=sys.stderr)
+        return 2
+    keyring = Keyring(args.keys).ensure()
+    args.trust.parent.mkdir(parents=True, exist_ok=True)
+    args.trust.write_text(keyring.trust_file.read_text(encoding="utf-8"), encoding="utf-8")
+    for producer in keyring.producers:
+        print(f"{producer.name:<18} {keyring.key_file(producer.name)}   source {producer.source}")
+    print(f"trust registry: {args.trust} (a trial run's: list your real systems' keys before production)")
     return 0
 
 

@@ -70,7 +70,8 @@ def exemplar_from(doc: dict, reviews: list[dict] = (), visits: list[dict] = ()) 
                    for v in sorted(visits, key=lambda v: v.get("n", 0)))
     return Exemplar(doc["_id"], doc["nomination_id"], doc["unit_id"], int(doc["year"]), doc.get("field", ""), doc["status"],
                     title=doc.get("title", ""), nominee_name=doc.get("nominee_name", ""), nominee_kind=doc.get("nominee_kind"),
-                    level=doc.get("level"), total=doc.get("total"), decision_ref=doc.get("decision_ref"), reviews=reviews,
+                    level=doc.get("level"), total=doc.get("total"), decision_ref=doc.get("decision_ref"),
+                    recorded_by=(doc.get("decision_sender") or {}).get("producer"), reviews=reviews,
                     adopters=tuple(doc.get("adopters") or ()), visits=visits, study_visits=int(doc.get("study_visits") or 0))
 
 

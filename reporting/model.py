@@ -89,6 +89,8 @@ class Exemplar:
     level: str | None = None  # unit | ministry
     total: float | None = None
     decision_ref: str | None = None
+    # The system that recorded the council's decision, as its signature proved (trust registry name).
+    recorded_by: str | None = None
     reviews: tuple[Review, ...] = ()
     adopters: tuple[str, ...] = ()  # distinct units applying it, in the order they first did
     visits: tuple[Visit, ...] = ()

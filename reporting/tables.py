@@ -188,9 +188,10 @@ def _recognitions(f: Figures) -> list[Table]:
                      for uid, r in _by_unit(data, f.recognitions_by_unit)])
     exemplars = Table("exemplars", "Danh sách điển hình tiên tiến được công nhận",
                       [EXEMPLAR_CODE, YEAR, MODEL, NOMINEE, UNIT, FIELD, Column("Cấp công nhận"), SCORE,
-                       Column("Quyết định")],
+                       Column("Quyết định"), Column("Hệ thống ghi nhận quyết định")],
                       [[x.exemplar_id, x.year, x.title, x.nominee_name, _unit_name(data, x.unit_id),
-                        labels.field_vi(x.field), _level(x), x.total, x.decision_ref or ""] for x in f.exemplars])
+                        labels.field_vi(x.field), _level(x), x.total, x.decision_ref or "", x.recorded_by or ""]
+                       for x in f.exemplars])
     return [by_year, by_field, by_unit, exemplars]
 
 

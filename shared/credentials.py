@@ -70,7 +70,8 @@ class Authenticator:
         if self.registry is None:
             return None
         at = event.received_at
-        keys = self.registry.verifying_keys(event.source, at)
+        registry = self.registry.current()  # one file check per record
+        keys = registry.verifying_keys(event.source, at)
         try:
             headers = {name.lower(): (raw or b"").decode("utf-8") for name, raw in record.headers}
             if is_structured(headers, record.value):
@@ -79,11 +80,7 @@ class Authenticator:
                 verified = verifiability.verify_headers(record.headers, record.value, keys)
         except verifiability.NotVerified as exc:
             raise PoisonMessage(f"{exc} (source {event.source!r}, received {at.isoformat()})", UNAUTHENTICATED) from exc
-        registry = self.registry.current()
-        found = registry.key(verified.keyid, at)
-        if found is None:  # the file was reloaded between the two reads
-            raise PoisonMessage(f"unknown_key: {verified.keyid} (source {event.source!r})", UNAUTHENTICATED)
-        producer = found[0]
+        producer, _ = registry.key(verified.keyid, at)  # type: ignore[misc] - verified: it is there
         allowed = registry.authorize(producer, ce_type(event.type), getattr(event.data, "unit_id", None), None, None)
         return Sender(producer.name, verified.keyid, None if allowed.allowed else allowed.message_vi)
 

@@ -90,6 +90,13 @@ class Event:
         return f"{self.source}/{self.id}"
 
 
+def signed_by(event: Event) -> dict[str, str] | None:
+    """Who recorded `event`, for the document that keeps what it recorded (beside its `at`
+    and `received_at`): the producer and key its signature proved; None when unsigned
+    operation is on."""
+    return event.sender.as_document() if event.sender is not None else None
+
+
 def derived_id(*parts: str) -> str:
     """A deterministic event id: reprocessing the same input yields the same output id."""
     return str(uuid.uuid5(DERIVED_NAMESPACE, "/".join(parts)))

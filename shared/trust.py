@@ -57,6 +57,7 @@ class KeyEntry(BaseModel):
     valid_from: dt.datetime
     valid_to: dt.datetime | None = None
     _public: VerifyingKey = PrivateAttr()
+    _keyid: str = PrivateAttr()  # computed once: every verification looks keys up by it
 
     @field_validator("valid_from", "valid_to", mode="before")
     @classmethod
@@ -80,11 +81,12 @@ class KeyEntry(BaseModel):
         if self.valid_to is not None and self.valid_to <= self.valid_from:
             raise ValueError("valid_to must be after valid_from")
         self._public = public
+        self._keyid = key_id(public)
         return self
 
     @property
     def keyid(self) -> str:
-        return key_id(self._public)
+        return self._keyid
 
     @property
     def public(self) -> VerifyingKey:
@@ -142,6 +144,7 @@ class Registry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     producers: list[Producer]
+    _by_keyid: dict[str, tuple[Producer, KeyEntry]] = PrivateAttr()
 
     @model_validator(mode="after")
     def _unique(self) -> "Registry":
@@ -152,6 +155,7 @@ class Registry(BaseModel):
         keyids = [k.keyid for p in self.producers for k in p.keys]
         if len(set(keyids)) != len(keyids):
             raise ValueError("a key is listed twice")
+        self._by_keyid = {k.keyid: (p, k) for p in self.producers for k in p.keys}
         return self
 
     @staticmethod
@@ -163,11 +167,8 @@ class Registry(BaseModel):
 
     def key(self, keyid: str, at: dt.datetime) -> tuple[Producer, KeyEntry] | None:
         """The producer and key of `keyid`, if that key is valid at `at`."""
-        for producer in self.producers:
-            for entry in producer.keys:
-                if entry.keyid == keyid:
-                    return (producer, entry) if entry.valid_at(at) else None
-        return None
+        found = self._by_keyid.get(keyid)
+        return found if found is not None and found[1].valid_at(at) else None
 
     def verifying_keys(self, source: str, at: dt.datetime) -> Callable[[str], VerifyingKey | None]:
         """The `keys` argument of shared.verifiability.verify for an event from `source`

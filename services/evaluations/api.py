@@ -96,7 +96,8 @@ def _evaluation(doc: dict[str, Any]) -> dict[str, Any]:
         "deadline": doc["deadline"].date().isoformat() if doc.get("deadline") else None,
         "panel": [{"evaluator_id": member, "scored": member in scored, "scored_at": scored.get(member)}
                   for member in doc["panel"]],
-        "recused": [{k: r[k] for k in ("evaluator_id", "reason", "at", "replacement_id")} for r in doc["recused"]],
+        "recused": [{k: r.get(k) for k in ("evaluator_id", "reason", "at", "replacement_id", "sender")}
+                    for r in doc["recused"]],
         "vacancies": len(doc.get("vacancies", [])),
         "result": doc.get("result"), "decision": doc.get("decision"),
         "created_at": doc.get("created_at"), "updated_at": doc.get("updated_at"),

@@ -25,7 +25,7 @@ from services.evaluations.directory import unit_periods
 from services.evaluations.domain import ExemplarStatus
 from services.evaluations.exemplar_rules import Exemplar
 from shared.days import day
-from shared.envelope import Event
+from shared.envelope import Event, signed_by
 from shared.events import (
     ExemplarReplicated,
     ReplicationReported,
@@ -51,7 +51,7 @@ def review_reported(view: View, event: Event) -> Decision:
               "new_adopting_units": list(rep.new_adopting_units), "study_visits": rep.study_visits,
               "difficulties": rep.difficulties, "needs_support": needs,
               "support_requested": rep.support_requested, "reported_by": rep.reported_by,
-              "at": event.time, "received_at": event.received_at, "event_id": event.id}
+              "at": event.time, "received_at": event.received_at, "event_id": event.id, "sender": signed_by(event)}
     # A second report for a period corrects the first (the same document): the period counts once.
     previous = view.get(REVIEWS, review["_id"])
     reported = doc["review_visits"] + rep.study_visits - (previous["study_visits"] if previous else 0)
@@ -84,7 +84,7 @@ def replication_reported(view: View, event: Event) -> Decision:
     n = doc["replications_count"] + 1
     entry = {"_id": event.dedup_key, "exemplar_id": doc["_id"], "n": n, "adopting_unit_id": rep.adopting_unit_id,
              "applied_on": day(rep.applied_on), "description": rep.description, "reported_by": rep.reported_by,
-             "at": event.time, "received_at": event.received_at, "event_id": event.id}
+             "at": event.time, "received_at": event.received_at, "event_id": event.id, "sender": signed_by(event)}
     replicated = make(ExemplarReplicated, exemplar_id=doc["_id"], unit_id=doc["unit_id"], title=doc["title"],
                       adopting_unit_id=rep.adopting_unit_id, distinct_units=len(adopters),
                       new_unit=rep.adopting_unit_id not in doc["adopters"])
@@ -104,7 +104,7 @@ def visit_reported(view: View, event: Event) -> Decision:
     n = doc["visits_count"] + 1
     entry = {"_id": event.dedup_key, "exemplar_id": doc["_id"], "n": n, "visiting_unit_id": visit.visiting_unit_id,
              "visited_on": day(visit.visited_on), "participants": visit.participants, "note": visit.note,
-             "at": event.time, "received_at": event.received_at, "event_id": event.id}
+             "at": event.time, "received_at": event.received_at, "event_id": event.id, "sender": signed_by(event)}
     # Recorded only: the design has no event for a visit; the next review reports the total.
     exemplar = {**doc, "visits_count": n, "study_visits": rules.study_visits_total(doc["review_visits"], n),
                 "updated_at": event.time}

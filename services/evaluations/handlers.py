@@ -48,7 +48,7 @@ from services.evaluations.domain import (
 from services.evaluations.follow_up import new_exemplar
 from shared import topics
 from shared.days import date, day
-from shared.envelope import Event
+from shared.envelope import Event, signed_by
 from shared.events import (
     ConflictDeclared,
     CouncilDecisionRecorded,
@@ -207,7 +207,8 @@ class Evaluations:
         if reasons:
             return refuse(event, reasons, subject=sub.nomination_id, sender=sub.evaluator_id)
         sheet = {"evaluator_id": sub.evaluator_id, "scores": dict(sub.scores), "gates": dict(sub.gates),
-                 "comment": sub.comment, "at": event.time, "received_at": event.received_at, "event_id": event.id}
+                 "comment": sub.comment, "at": event.time, "received_at": event.received_at, "event_id": event.id,
+                 "sender": signed_by(event)}
         sheets = [s for s in doc["sheets"] if s["evaluator_id"] != sub.evaluator_id] + [sheet]
         doc = {**doc, "sheets": sheets, "updated_at": event.time}
         scored = {s["evaluator_id"] for s in sheets}
@@ -266,7 +267,7 @@ class Evaluations:
                 title=doc["title"], decision_ref=dec.decision_ref, fostering=fostering)
         decision = {"recognized": dec.recognized, "level": dec.level.value if dec.level and dec.recognized else None,
                     "decision_ref": dec.decision_ref, "decided_on": day(dec.decided_on), "note": dec.note,
-                    "received_at": event.received_at}
+                    "at": event.time, "received_at": event.received_at, "sender": signed_by(event)}
         doc = {**doc, "status": Status.DECIDED.value, "decision": decision, "updated_at": event.time}
         changes = [Put(EVALUATIONS, doc)]
         if (dec.recognized or fostering) and view.get(EXEMPLARS, exemplar_id) is None:
@@ -276,7 +277,7 @@ class Evaluations:
                 "field": doc["field"], "nominee_kind": doc["nominee_kind"], "nominee_name": doc["nominee_name"],
                 "title": doc["title"], "movement": doc.get("movement"), "status": status.value,
                 "level": decision["level"], "decision_ref": dec.decision_ref, "decided_on": decision["decided_on"],
-                "total": result["total"], "outcome": result["outcome"]}, event)))
+                "total": result["total"], "outcome": result["outcome"], "decision_sender": signed_by(event)}, event)))
         return Decision.of(*changes, publish=[derived(data, event, nid)])
 
     # ---- exemplars.directory ---------------------------------------------------------------
@@ -337,7 +338,8 @@ class Evaluations:
         new = {
             **doc, "panel": panel, "deadline": day(deadline), "vacancies": vacancies,
             "recused": doc["recused"] + [{"evaluator_id": leaving, "reason": reason, "at": event.time,
-                                          "replacement_id": replacement[0] if replacement else None}],
+                                          "replacement_id": replacement[0] if replacement else None,
+                                          "sender": signed_by(event)}],
             "sheets": [s for s in doc["sheets"] if s["evaluator_id"] != leaving],
             "status": (Status.OPEN if full and doc["opened"] else Status.PANEL_INCOMPLETE).value,
             "updated_at": event.time,

@@ -25,7 +25,7 @@ from services.nominations.domain import (
 )
 from shared import topics
 from shared.days import day
-from shared.envelope import Event, new_event
+from shared.envelope import Event, new_event, signed_by
 from shared.events import (
     EvaluationCompleted,
     ExemplarNotRecognized,
@@ -153,7 +153,7 @@ class Nominations:
         return {"_id": sub.nomination_id, "unit_id": sub.unit_id, "year": sub.year, "field": sub.field,
                 "status": status.value, "nominee_key": key, "submission": sub.model_dump(mode="json"),
                 "reasons": [r.model_dump() for r in reasons], "submitted_at": event.time,
-                "received_at": event.received_at, "updated_at": event.time}
+                "received_at": event.received_at, "sender": signed_by(event), "updated_at": event.time}
 
     def _rejected(self, event: Event, reasons: list) -> Event:
         sub: NominationSubmitted = event.data
@@ -175,7 +175,10 @@ class Nominations:
                                                requested_by=req.requested_by, reason=req.reason, year=doc["year"],
                                                title=doc["submission"]["title"]),
                            key=req.nomination_id, source=SOURCE, derived_from=event)
-        changes = [Put(NOMINATIONS, {**doc, "status": Status.WITHDRAWN.value, "updated_at": event.time})]
+        withdrawal = {"requested_by": req.requested_by, "reason": req.reason, "at": event.time,
+                      "received_at": event.received_at, "sender": signed_by(event)}
+        changes = [Put(NOMINATIONS, {**doc, "status": Status.WITHDRAWN.value, "withdrawal": withdrawal,
+                                     "updated_at": event.time})]
         quota = view.get(QUOTAS, quota_id(doc["unit_id"], doc["year"]))
         if quota and req.nomination_id in quota["holders"]:
             changes.append(Put(QUOTAS, {**quota, "holders": [h for h in quota["holders"] if h != req.nomination_id]}))

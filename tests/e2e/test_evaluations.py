@@ -211,6 +211,12 @@ async def test_from_nomination_to_recognition_and_follow_up(service, stack, prod
     assert exemplar_id in {e["exemplar_id"] for e in listed}
     assert evaluation["status"] == "decided" and evaluation["result"]["total"] == 80.0
     assert all(p["scored"] for p in evaluation["panel"])
+    # Who recorded the decision, as its signature proved, beside the sender's time and the broker's.
+    council_key = stack.keyring.signer("council").keyid
+    assert evaluation["decision"]["sender"] == {"producer": "council", "keyid": council_key}
+    assert evaluation["decision"]["at"] and evaluation["decision"]["received_at"]
+    assert history["decision_sender"] == {"producer": "council", "keyid": council_key}
+    assert history["visits"][0]["sender"]["producer"] == "evaluator-portal"
 
 
 async def test_keep_fostering_and_not_recognized(service, producer, topic_log):

@@ -140,7 +140,7 @@ async def deliveries(mongo, event: Event) -> list[dict]:
 
 async def register_staff(producer, mongo, **fields) -> StaffRegistered:
     staff = StaffRegistered(**{"position": "Chuyên viên", **fields})
-    await publish(producer, topics.DIRECTORY, new_event(staff, key=staff.unit_id, source="urn:unit:hr"))
+    await publish(producer, topics.DIRECTORY, new_event(staff, key=staff.unit_id, source="urn:hr"))
 
     async def applied():
         return await mongo[DB]["staff"].find_one({"_id": staff.staff_id, "full_name": staff.full_name})
@@ -310,7 +310,7 @@ async def test_removed_staff_get_nothing(notifications, producer, mailbox, mongo
     leaving = await register_staff(producer, mongo, staff_id=uid("VT-X"), unit_id="VT", full_name="Lý Thị Thu",
                                    email="ly.thi.thu@monre.gov.vn", roles=[Role.EVALUATOR])
     removal = StaffRemoved(staff_id=leaving.staff_id, unit_id="VT", removed_on=dt.date(2025, 6, 1))
-    await publish(producer, topics.DIRECTORY, new_event(removal, key="VT", source="urn:unit:hr"))
+    await publish(producer, topics.DIRECTORY, new_event(removal, key="VT", source="urn:hr"))
     await wait_until(lambda: mongo[DB]["staff"].find_one({"_id": leaving.staff_id, "removed": True}))
     event = evaluation_event(EvaluationReminder(nomination_id=uid("NOM-X"), evaluator_id=leaving.staff_id, title="x",
                                                 deadline=dt.date(2025, 12, 1), days_left=7))
@@ -342,7 +342,7 @@ async def test_unit_webhook_is_signed(notifications, producer, mailbox, mongo, w
     url = f"http://127.0.0.1:{webhook_receiver.server_port}/hooks/thi-dua"
     unit = UnitRegistered(unit_id=unit_id, name="Trung tâm Kiểm thử Webhook", valid_from=dt.date(2024, 1, 1),
                           email=f"{unit_id.lower()}@monre.gov.vn", webhook_url=url)
-    await publish(producer, topics.DIRECTORY, new_event(unit, key=unit_id, source="urn:unit:hr"))
+    await publish(producer, topics.DIRECTORY, new_event(unit, key=unit_id, source="urn:hr"))
     await wait_until(lambda: mongo[DB]["units"].find_one({"_id": unit_id}))
     event = evaluation_event(ExemplarReplicated(exemplar_id=uid("EX"), unit_id=unit_id, title="Mô hình kiểm thử",
                                                 adopting_unit_id="QLDD", distinct_units=3))
@@ -371,7 +371,7 @@ async def test_a_webhook_into_our_own_network_is_never_called(notifications, pro
     unit = UnitRegistered(unit_id=unit_id, name="Trung tâm Dò cổng", valid_from=dt.date(2024, 1, 1),
                           email=f"{unit_id.lower()}@monre.gov.vn",
                           webhook_url="http://169.254.169.254/latest/meta-data/")
-    await publish(producer, topics.DIRECTORY, new_event(unit, key=unit_id, source="urn:unit:hr"))
+    await publish(producer, topics.DIRECTORY, new_event(unit, key=unit_id, source="urn:hr"))
     await wait_until(lambda: mongo[DB]["units"].find_one({"_id": unit_id}))
     event = evaluation_event(ExemplarReplicated(exemplar_id=uid("EX"), unit_id=unit_id, title="Mô hình dò cổng",
                                                 adopting_unit_id="QLDD", distinct_units=2))

@@ -33,7 +33,7 @@ async def test_sigkill_mid_broadcast_misses_nobody(stack, directory, producer, m
     extra = [StaffRegistered(staff_id=f"{tag}-TD-{n:03d}", unit_id=open_units[n % len(open_units)],
                              full_name=f"Cán bộ thi đua số {n}", email=f"td-{tag}-{n:03d}@monre.gov.vn",
                              roles=[Role.EMULATION_OFFICER]) for n in range(EXTRA_OFFICERS)]
-    await publish(producer, topics.DIRECTORY, *[new_event(s, key=s.unit_id, source="urn:unit:hr") for s in extra])
+    await publish(producer, topics.DIRECTORY, *[new_event(s, key=s.unit_id, source="urn:hr") for s in extra])
     # Paced at 20 a second, the broadcast takes several seconds: long enough to be cut in two.
     proc = await stack.start_service("notifications", **{**SERVICE_ENV, "PUBLICITY_PER_MINUTE": "1200",
                                                          "DELIVERY_LEASE_SECONDS": "3",

@@ -117,7 +117,7 @@ async def test_dead_letters_are_counted_and_logged_with_the_event(nominations_se
     # A valid event of a type that does not belong on the intake topic.
     member = officer_of(UNIT)
     stray = new_event(StaffRemoved(staff_id=member.staff_id, unit_id=member.unit_id), key=member.unit_id,
-                      source="urn:test:operations")
+                      source="urn:hr")
     await send(producer, INTAKE, [stray])
     dead = dict(name="exemplars_dead_letters_total", topic=INTAKE, reason="unexpected_type")
     await until(nominations_service.http_port, target=value(before, **dead) + 1, **dead)

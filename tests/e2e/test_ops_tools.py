@@ -66,7 +66,9 @@ async def poison(stack, producer, nominations_service, topic_log) -> tuple[bytes
         _, value, headers = envelope.encode(event)
         cases.append(Poison("unexpected_type", value, [(k, v.encode()) for k, v in headers.items()], (0, 0), event.id))
     for case in cases:
-        meta = await producer.send_and_wait(INTAKE, case.value, key=key, headers=case.headers)
+        # Signed as their systems would (what the dead letter and a replay must keep, exactly).
+        case.value, case.headers = stack.keyring.sign_record(case.value, case.headers)
+        meta = await producer.unsigned.send_and_wait(INTAKE, case.value, key=key, headers=case.headers)
         case.source = (meta.partition, meta.offset)
 
     dlq = await topic_log(DLQ)

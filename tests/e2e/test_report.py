@@ -288,6 +288,7 @@ def test_recognitions_and_the_exemplars(phase, expected):
     for x, rec in expected.recognized.items():
         assert listed[x]["Mô hình"] == rec.title and listed[x]["Tập thể, cá nhân"] == rec.nominee_name
         assert listed[x]["Đơn vị"] == expected.units[rec.unit_id].name
+        assert listed[x]["Hệ thống ghi nhận quyết định"] == "demo"  # the feed plays the council, and signs as itself
 
 
 def test_follow_up_and_support(phase, expected):

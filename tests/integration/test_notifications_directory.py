@@ -36,7 +36,7 @@ def staff(staff_id: str, unit_id: str, email: str) -> StaffRegistered:
 
 def at(data, partition: int, offset: int, received: dt.datetime, time: dt.datetime | None = None) -> Event:
     """A new event (its own id) as read from the directory topic at (partition, offset)."""
-    event = new_event(data, key=getattr(data, "unit_id", "k"), source="urn:unit:hr", time=time or received)
+    event = new_event(data, key=getattr(data, "unit_id", "k"), source="urn:hr", time=time or received)
     return Event(event.type, event.data, event.key, event.source, event.id, event.subject, event.time,
                  Received(topics.DIRECTORY, partition, offset, received))
 

@@ -55,7 +55,7 @@ from shared.replay import Answers, Logged, compare
 from shared.unit_of_work import UnitOfWork
 from shared.vocabulary import Field, NomineeKind, RecognitionLevel, Role
 
-HR, NOMINATIONS, EVALUATIONS = "urn:unit:hr", "urn:exemplars:nominations", "urn:exemplars:evaluations"
+HR, NOMINATIONS, EVALUATIONS = "urn:hr", "urn:exemplars:nominations", "urn:exemplars:evaluations"
 TITLE = "Mô hình số hóa hồ sơ địa chính dùng chung"
 REFUSED = "hop-thu-da-dong@monre.gov.vn"
 

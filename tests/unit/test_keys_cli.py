@@ -105,3 +105,18 @@ def test_bad_input_gets_one_line_and_status_2(key_pair, capsys, monkeypatch, arg
     code = main(["keys", *(a.format(key=private, pub=public) for a in argv)])
     err = capsys.readouterr().err
     assert code == 2 and says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_init_creates_a_key_per_producer_and_a_registry_the_services_accept(tmp_path, capsys):
+    from deploy.cli import main
+    from shared.credentials import Credentials
+    from shared.settings import ServiceSettings
+
+    trust = tmp_path / "trust" / "registry.yaml"
+    assert main(["keys", "init", "--keys", str(tmp_path / "secrets"), "--trust", str(trust)]) == 0
+    for service, source in (("nominations", "urn:exemplars:nominations"), ("evaluations", "urn:exemplars:evaluations"),
+                            ("notifications", "urn:exemplars:notifications")):
+        settings = ServiceSettings(signing_key=str(tmp_path / "secrets" / f"{service}.pem"), trust_registry=str(trust))
+        assert Credentials.from_settings(settings, service, source).signer.key is not None
+    assert main(["keys", "init", "--keys", str(tmp_path / "secrets"), "--trust", str(trust)]) == 2  # kept
+    assert "exists" in capsys.readouterr().err
