@@ -418,3 +418,21 @@ async def _trickle(producer, events: list[Event]) -> None:
     for event in events:
         await send(producer, topics.EVALUATIONS_INTAKE, [event])
         await asyncio.sleep(0.02)
+
+
+async def test_a_unit_system_can_neither_score_nor_decide_and_nothing_changes(service, producer, topic_log, mongo):
+    nomination_id = nid("NOM-FORGE")
+    await accept(producer, nomination_id, unit_id="QLDD", model=MODELS[2])
+    panel = await panel_of(topic_log, nomination_id)
+    # The unit's own system, properly signed, speaking as the panel and as the council.
+    as_evaluator = await publish(producer, topics.EVALUATIONS_INTAKE, ScoreSubmitted(
+        nomination_id=nomination_id, evaluator_id=panel[0], scores=sheet(Field.LAND, NomineeKind.COLLECTIVE, 1.0)),
+        nomination_id, source="urn:unit:QLDD")
+    as_council = await publish(producer, topics.EVALUATIONS_INTAKE, CouncilDecisionRecorded(
+        nomination_id=nomination_id, recognized=True, level=RecognitionLevel.MINISTRY, decision_ref="99/QĐ-GIẢ",
+        decided_on=dt.date(2025, 12, 1)), nomination_id, source="urn:unit:QLDD")
+
+    for forged in (as_evaluator, as_council):
+        assert await refused(topic_log, forged) == {"NOT_AUTHORIZED"}
+    doc = await mongo["exemplars_evaluations"]["evaluations"].find_one({"_id": nomination_id})
+    assert doc["sheets"] == [] and doc["decision"] is None and doc["status"] == "open"

@@ -29,7 +29,8 @@ from services.evaluations.criteria import load_criteria
 from services.evaluations.demo_feed import decision_for, follow_up_for, scores_for
 from services.evaluations.settings import EvaluationsSettings
 from services.notifications.sink import MailSink
-from shared import envelope, topics
+from shared import envelope, keys, topics
+from shared.credentials import Signer
 from shared.envelope import Event, new_event
 from shared.groups import SUBSCRIPTIONS
 from shared.lag import LagProbe
@@ -71,6 +72,11 @@ def _binary(n: int, **override: bytes) -> list[tuple[str, bytes]]:
     return list(headers.items())
 
 
+def _signed(headers: list[tuple[str, bytes]], key) -> list[tuple[str, bytes]]:
+    named = {name: raw.decode() for name, raw in headers}
+    return [*headers, *((n, v.encode()) for n, v in Signer(key).headers(named, _VALID).items() if n not in named)]
+
+
 _VALID = envelope.encode(new_event(demo_data.submission("NOM-POISON", demo_data.staff()[0], 2024,
                                                         demo_data.MODELS[0]), key="NOM-POISON", source="urn:unit:x"))[1]
 # Every kind of bad record (value, headers) for message n; each must be dead-lettered once.
@@ -84,6 +90,9 @@ POISON = [
     lambda n: (_VALID, _binary(n, **{"x-trace": b"\xfe\xff%d" % n})),  # a foreign header
     lambda n: (b"x" * 300_000 + b"%d" % n, _binary(n)),  # above the intake's size limit
     lambda n: (_VALID, _binary(n, ce_time=b"2999-01-01T00:00:00Z")),  # dated in the future
+    # Forgeries: valid events whose sender is not proven (dead-lettered unauthenticated, no effect).
+    lambda n: (_VALID, _binary(n, ce_source=b"urn:forger")),  # no key of the stack's: sent unsigned
+    lambda n: (_VALID, _signed(_binary(n), keys.generate_signing_key())),  # a key the registry does not list
 ]
 
 

@@ -14,8 +14,9 @@ from deploy.demo_data import MODELS, submission
 from shared import envelope, keys, topics
 from shared.credentials import Signer
 from shared.envelope import new_event
-from shared.events import ExemplarRecognized
-from shared.vocabulary import Field, RecognitionLevel
+from shared.events import ExemplarRecognized, StaffRegistered
+from shared.vocabulary import Field, RecognitionLevel, Role
+from tests.conftest import wait_until
 from tests.e2e.test_nominations import answer, people
 
 UNIT = "VKTTV"
@@ -162,3 +163,30 @@ async def test_a_proven_sender_outside_its_grants_is_refused_in_vietnamese(grant
     assert await mongo["exemplars_nominations"]["nominations"].find_one({"_id": event.key}) is None
     stored = await mongo["exemplars_nominations"]["answers"].find_one({"_id": event.dedup_key})
     assert stored["sender"]["producer"] == f"unit-narrow-{len(why)}" and stored["sender"]["keyid"] == keys.key_id(key)
+
+
+async def test_a_directory_change_from_a_system_not_managing_that_unit_is_dead_lettered(
+        nominations_service, stack, producer, topic_log, mongo):
+    key = keys.generate_signing_key()
+    add_producers(stack, {"name": "hr-qldd", "source": "urn:hr:qldd", "keys": [entry(key, NOW - dt.timedelta(days=1))],
+                          "grants": [{"types": ["vn.gov.monre.exemplars.staff.*"], "units": ["QLDD"]}]})
+    # Its own unit goes through; another unit's staff is none of its business.
+    own = StaffRegistered(staff_id=f"QLDD-HR-{uuid.uuid4().hex[:6]}", unit_id="QLDD", full_name="Phan Thị Hoà",
+                          position="Chuyên viên", email="hoa@qldd.example.vn", roles=[])
+    other = StaffRegistered(staff_id=f"TTDL-HR-{uuid.uuid4().hex[:6]}", unit_id=UNIT, full_name="Giả Mạo",
+                            position="Chuyên viên", email="gia@example.vn", roles=[Role.EVALUATOR])
+    for staff in (other, own):
+        k, v, h = record(new_event(staff, key=staff.unit_id, source="urn:hr:qldd"), Signer(key))
+        await producer.unsigned.send_and_wait(topics.DIRECTORY, v, key=k, headers=h)
+
+    staff_of = mongo["exemplars_nominations"]["staff"]
+
+    async def own_applied():
+        return await staff_of.find_one({"_id": own.staff_id})
+    await wait_until(own_applied, what="the unit's own staff change")
+    dlq = await topic_log(topics.dlq(topics.DIRECTORY))
+    letter = await dlq.wait_for(lambda: next((r for r in dlq.records if other.staff_id.encode() in r.value), None),
+                                what="the dead letter")
+    meta = {k: v.decode() for k, v in letter.headers if k.startswith("x-dlq")}
+    assert meta["x-dlq-reason"] == "not_authorized" and UNIT in meta["x-dlq-error"]
+    assert await staff_of.find_one({"_id": other.staff_id}) is None
