@@ -64,7 +64,8 @@ async def rebuilds(bench) -> dict:
     results = {}
     for name in ("nominations", "evaluations", "notifications"):
         settings = rb.settings_for(name, kafka_bootstrap_servers=bench.stack.config.bootstrap,
-                                   mongo_uri=bench.mongo_uri, mongo_database=bench.dbs[name])
+                                   mongo_uri=bench.mongo_uri, mongo_database=bench.dbs[name],
+                                   trust_registry=str(bench.stack.keyring.trust_file))  # verified as live
         step(f"rebuild: {name} from the log into {bench.dbs[name]}_rebuild")
         cpu0 = time.process_time()
         result = await rb.rebuild(name, settings, bench.mongo, f"{bench.dbs[name]}_rebuild")

@@ -18,7 +18,7 @@ from shared.events import UnitRegistered
 from shared.programme import default_programme
 from shared.vocabulary import Role, UnitKind
 
-SOURCE = "urn:exemplars:bench"
+SOURCE = "urn:hr:bench"  # the HR producer of the local trust file: its key signs the directory
 
 
 def slots_per_unit() -> int:

@@ -54,7 +54,7 @@ async def check_answered_once(mongo, topic_log, events):
 async def test_sigkill_mid_stream_loses_and_duplicates_nothing(nominations_service, stack, producer, mongo, topic_log):
     # A batch is up to 250 records decided and committed at once: enough of them that the
     # kill lands between two commits with most of the stream still to come.
-    events = stream(1000, f"K{uuid.uuid4().hex[:4]}")
+    events = stream(800, f"K{uuid.uuid4().hex[:4]}")
     await send(producer, topics.NOMINATIONS_INTAKE, events)
     ids = [e.data.nomination_id for e in events]
 
