@@ -85,7 +85,6 @@ class Bench:
                                                          linger_ms=5, max_batch_size=256 << 10), self.stack.keyring)
         try:
             if self.external:
-                self.stack.keyring.ensure()  # start_servers does it otherwise
                 await self.stack.start_kafka()
             else:
                 await self.stack.start_servers()

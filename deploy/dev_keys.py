@@ -19,7 +19,7 @@ from shared import keys, topics
 from shared.credentials import Signer
 from shared.envelope import is_structured
 from shared.events import ce_type
-from shared.trust import load_registry
+from shared.trust import key_entry, load_registry, matches
 
 TRUST_FILE = "trust.yaml"
 VALID_FROM = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
@@ -57,10 +57,6 @@ PRODUCERS: tuple[DevProducer, ...] = (
 )
 
 
-def _matches(pattern: str, source: str) -> bool:
-    return source.startswith(pattern[:-1]) if pattern.endswith("*") else source == pattern
-
-
 class Keyring:
     """`directory`/<producer>.pem for each producer (created once, kept across runs) and
     `directory`/trust.yaml listing their public halves (written again at every `ensure`)."""
@@ -84,9 +80,8 @@ class Keyring:
             path = self.key_file(producer.name)
             if not path.exists():
                 keys.save_key(keys.generate_signing_key(), path)
-            public = keys.to_jwk(keys.load_key(path))
             entries.append({"name": producer.name, "source": producer.source,
-                            "keys": [{"kid": public["kid"], "x": public["x"], "valid_from": VALID_FROM}],
+                            "keys": [key_entry(keys.load_key(path), VALID_FROM)],
                             "grants": [{"units": "*", "on_behalf_of": "none", **g} for g in producer.grants]})
         text = ("# Development trust registry, written by deploy/dev_keys.py at every start: not for production.\n"
                 + yaml.safe_dump({"producers": entries}, sort_keys=False, allow_unicode=True))
@@ -105,7 +100,7 @@ class Keyring:
     def signer_for(self, source: str) -> Signer | None:
         """The signer of the first producer whose source pattern matches, or None."""
         for producer in self.producers:
-            if _matches(producer.source, source):
+            if matches(producer.source, source):
                 return self.signer(producer.name)
         return None
 

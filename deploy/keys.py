@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from shared import keys
-from shared.trust import load_registry
+from shared.trust import key_entry, load_registry
 from shared.verifiability import NotVerified, sign_structured, verify_structured
 
 
@@ -76,9 +76,7 @@ def _clear_errors(command):
 
 def _entry(key: keys.SigningKey | keys.VerifyingKey) -> str:
     """The key as a producer's `keys:` item in a trust file."""
-    jwk = keys.to_jwk(key)
-    item = {"kid": jwk["kid"], "x": jwk["x"], "valid_from": dt.datetime.now(dt.UTC).date()}
-    return yaml.safe_dump([item], sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump([key_entry(key, dt.datetime.now(dt.UTC).date())], sort_keys=False, allow_unicode=True)
 
 
 async def new(args: argparse.Namespace) -> int:

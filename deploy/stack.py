@@ -73,14 +73,15 @@ class EmbeddedStack:
         self.smtp: ManagedProcess | None = None
         self.services: dict[str, list[ManagedProcess]] = {}
         self.http_ports: dict[str, int] = {}
-        # Every producer of the local run signs with a key of its own (deploy/dev_keys.py).
-        self.keyring = Keyring(config.root / "keys")
+        # Every producer of the local run signs with a key of its own (deploy/dev_keys.py),
+        # ready before anything starts; the trust file is written here only, so later edits
+        # (an operator's, a test's) stand.
+        self.keyring = Keyring(config.root / "keys").ensure()
 
     # ---- servers ---------------------------------------------------------------------------
 
     async def start_servers(self) -> None:
         _require_local_servers()
-        self.keyring.ensure()
         await asyncio.gather(self.start_kafka(), self.start_mongo())
 
     async def start_kafka(self) -> None:
@@ -121,6 +122,10 @@ class EmbeddedStack:
             "KAFKA_BOOTSTRAP_SERVERS": self.config.bootstrap,
             "KAFKA_FETCH_MAX_WAIT_MS": str(self.config.fetch_max_wait_ms),
             "KAFKA_ENABLE_IDEMPOTENCE": "false",
+            # On loopback: Tansu lets a group join after half the session (TRAPS.md), and a killed
+            # member's partitions move after all of it; 10 s would cost 5 s per consumer group.
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "1500",
             "MONGO_URI": self.config.mongo_uri,
             "HTTP_PORT": str(http_port),
             "SMTP_PORT": str(self.config.smtp_port),

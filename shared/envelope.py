@@ -85,6 +85,11 @@ class Event:
         return self.received.at if self.received is not None else self.time
 
     @property
+    def refusal(self) -> str | None:
+        """Why its proven sender may not say this (NOT_AUTHORIZED), or None."""
+        return self.sender.refusal if self.sender is not None else None
+
+    @property
     def dedup_key(self) -> str:
         """`source` + `id` identify a CloudEvent; equal pairs are duplicates."""
         return f"{self.source}/{self.id}"

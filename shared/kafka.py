@@ -240,8 +240,8 @@ def subscribe(
                 event = replace(event, sender=credentials.authenticator.check(record, event))
         except PoisonMessage as exc:
             return _dead_letter(record, service, exc.reason, str(exc))
-        if event.sender is not None and event.sender.refusal is not None and topic not in INTAKES:
-            return _dead_letter(record, service, NOT_AUTHORIZED_LETTER, event.sender.refusal)
+        if event.refusal is not None and topic not in INTAKES:
+            return _dead_letter(record, service, NOT_AUTHORIZED_LETTER, event.refusal)
         if event.type not in handlers:
             if ignore_unhandled:
                 return None
@@ -308,6 +308,7 @@ def subscribe(
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         max_records=settings.kafka_max_records,
         session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         title=subscription.title,
         description=f"Consumer group {subscription.group_id}. Other event types are {others}.",
         # FastStream would parse JSON bodies before our handler runs, and a body it cannot

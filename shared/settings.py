@@ -17,6 +17,7 @@ class ServiceSettings(KafkaSecurity):  # the Kafka principal and TLS: shared/kaf
     kafka_fetch_max_wait_ms: int = 20
     kafka_max_records: int = 250
     kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000  # below a third of the session
     # Prefix of every consumer group id: a rebuild into a fresh database, or a rehearsal,
     # reads the topics from offset 0 in groups of its own without disturbing the live ones.
     kafka_group_prefix: str = ""

@@ -27,6 +27,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
 
+from shared.keys import SigningKey, to_jwk
 from shared.verifiability import VerifyingKey, b64decode, from_pem, key_id, public_key_from_raw
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,19 @@ NOT_AUTHORIZED = "NOT_AUTHORIZED"
 OnBehalfOf = Literal["none", "unit_staff", "signed_person", "any"]
 
 
-def _matches(pattern: str, value: str) -> bool:
+def matches(pattern: str, value: str) -> bool:
+    """A registry pattern: exact, or ending in `*`, a prefix."""
     return value.startswith(pattern[:-1]) if pattern.endswith("*") else value == pattern
+
+
+def key_entry(key: SigningKey | VerifyingKey, valid_from: dt.datetime | dt.date,
+              valid_to: dt.datetime | dt.date | None = None) -> dict[str, object]:
+    """A producer's `keys:` item for `key` (its public half), as a trust file holds it."""
+    jwk = to_jwk(key)
+    item: dict[str, object] = {"kid": jwk["kid"], "x": jwk["x"], "valid_from": valid_from}
+    if valid_to is not None:
+        item["valid_to"] = valid_to
+    return item
 
 
 def _aware(value: object) -> object:
@@ -109,7 +121,7 @@ class Grant(BaseModel):
         return "none" if value is None else value
 
     def covers_type(self, event_type: str) -> bool:
-        return any(_matches(t, event_type) for t in self.types)
+        return any(matches(t, event_type) for t in self.types)
 
     def covers_unit(self, unit_id: str | None) -> bool:
         # An event about no unit is covered only by a grant for every unit.
@@ -126,7 +138,7 @@ class Producer(BaseModel):
     actor_attribute: str = "actor"
 
     def source_matches(self, source: str) -> bool:
-        return _matches(self.source, source)
+        return matches(self.source, source)
 
 
 @dataclass(frozen=True)

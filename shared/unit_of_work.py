@@ -337,9 +337,9 @@ class UnitOfWork:
 
     async def _decide(self, view: View, event: Event) -> Decision:
         """The handler's decision; loads what it reached for beyond `needs` (outages propagate)."""
-        if event.sender is not None and event.sender.refusal is not None:
+        if event.refusal is not None:
             try:
-                return self.decider.refuse(event, NOT_AUTHORIZED, event.sender.refusal)  # type: ignore[attr-defined]
+                return self.decider.refuse(event, NOT_AUTHORIZED, event.refusal)  # type: ignore[attr-defined]
             except Exception as exc:
                 raise HandlerFailed() from exc
         for _ in range(_MAX_LATE_LOADS):
@@ -365,7 +365,7 @@ class UnitOfWork:
     async def _load(self, view: View, events: list[Event]) -> None:
         wanted: dict[str, set] = {}
         for event in events:
-            if event.sender is not None and event.sender.refusal is not None:
+            if event.refusal is not None:
                 continue  # refused unread
             try:
                 needs = self.decider.needs(event)

@@ -14,6 +14,7 @@ from deploy.demo_data import MODELS, submission
 from shared import envelope, keys, topics
 from shared.credentials import Signer
 from shared.envelope import new_event
+from shared.trust import key_entry
 from shared.events import ExemplarRecognized, StaffRegistered
 from shared.vocabulary import Field, RecognitionLevel, Role
 from tests.conftest import wait_until
@@ -59,11 +60,6 @@ def add_producers(stack, *entries: dict) -> None:
     staged = path.with_suffix(".edit")
     staged.write_text(yaml.safe_dump(registry, sort_keys=False, allow_unicode=True), encoding="utf-8")
     staged.replace(path)
-
-
-def entry(key, valid_from: dt.datetime, valid_to: dt.datetime | None = None) -> dict:
-    jwk = keys.to_jwk(key)
-    return {"kid": jwk["kid"], "x": jwk["x"], "valid_from": valid_from, "valid_to": valid_to}
 
 
 async def test_an_unproven_sender_is_dead_lettered_and_never_answered(nominations_service, stack, producer, topic_log):
@@ -123,8 +119,8 @@ async def test_keys_are_judged_at_the_receive_time_and_reloaded_without_a_restar
     name = f"unit-{when}"
     source = f"urn:unit:{UNIT}"
     add_producers(stack, {"name": name, "source": source, "keys": [
-        entry(old, NOW - dt.timedelta(days=400), NOW - dt.timedelta(days=1)),
-        entry(new, NOW - dt.timedelta(days=2))],  # overlapping validity: the rotation
+        key_entry(old, NOW - dt.timedelta(days=400), NOW - dt.timedelta(days=1)),
+        key_entry(new, NOW - dt.timedelta(days=2))],  # overlapping validity: the rotation
         "grants": [{"types": [SUBMITTED], "units": [UNIT], "on_behalf_of": "unit_staff"}]})
     too_late = nomination("EXP")
     k, v, h = record(too_late, Signer(old))
@@ -151,7 +147,7 @@ async def test_a_proven_sender_outside_its_grants_is_refused_in_vietnamese(grant
                                                                           producer, topic_log, mongo):
     key = keys.generate_signing_key()
     add_producers(stack, {"name": f"unit-narrow-{len(why)}", "source": f"urn:unit:{UNIT}",
-                          "keys": [entry(key, NOW - dt.timedelta(days=1))], "grants": [grant]})
+                          "keys": [key_entry(key, NOW - dt.timedelta(days=1))], "grants": [grant]})
     event = nomination("NAU")
     k, v, h = record(event, Signer(key))
     await producer.unsigned.send_and_wait(topics.NOMINATIONS_INTAKE, v, key=k, headers=h)
@@ -168,7 +164,7 @@ async def test_a_proven_sender_outside_its_grants_is_refused_in_vietnamese(grant
 async def test_a_directory_change_from_a_system_not_managing_that_unit_is_dead_lettered(
         nominations_service, stack, producer, topic_log, mongo):
     key = keys.generate_signing_key()
-    add_producers(stack, {"name": "hr-qldd", "source": "urn:hr:qldd", "keys": [entry(key, NOW - dt.timedelta(days=1))],
+    add_producers(stack, {"name": "hr-qldd", "source": "urn:hr:qldd", "keys": [key_entry(key, NOW - dt.timedelta(days=1))],
                           "grants": [{"types": ["vn.gov.monre.exemplars.staff.*"], "units": ["QLDD"]}]})
     # Its own unit goes through; another unit's staff is none of its business.
     own = StaffRegistered(staff_id=f"QLDD-HR-{uuid.uuid4().hex[:6]}", unit_id="QLDD", full_name="Phan Thị Hoà",
