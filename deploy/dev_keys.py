@@ -1,6 +1,6 @@
-"""Development keys: one Ed25519 key per producer of the local run, and the trust file that
-lists them (`make run` keeps them under `.local/keys/`, each test session under its own
-directory). A real deployment writes its own trust file (deploy/trust/example.yaml shows
+"""Development keys: one Ed25519 key per producer of the local run, the trust file that lists
+them, and the readers' tokens file with an operator's token (`make run` keeps them under
+`.local/keys/`, each test session under its own directory). A real deployment writes its own trust file (deploy/trust/example.yaml shows
 every field) and keeps each private key in its producer's secret store.
 
 `SigningProducer` is the one place a development producer (the demo feed, the tests, the
@@ -19,9 +19,14 @@ from shared import keys, topics
 from shared.credentials import Signer
 from shared.envelope import is_structured
 from shared.events import ce_type
+from shared.readers import add_token
 from shared.trust import key_entry, load_registry, matches
 
 TRUST_FILE = "trust.yaml"
+# Who may read the local run's endpoints: token digests, and the operator's token in clear
+# for the person running it (shared/readers.py).
+READERS_FILE = "readers.yaml"
+OPERATOR_TOKEN_FILE = "operator.token"
 VALID_FROM = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
@@ -40,7 +45,8 @@ class DevProducer:
 
 
 # The producers of the local run: the services, the units' systems, an HR system, the
-# evaluators' portal, the council's secretariat, and the demo feed that plays them all.
+# evaluators' portal, the council's secretariat, the workspace, and the demo feed that plays
+# them all.
 PRODUCERS: tuple[DevProducer, ...] = (
     DevProducer("nominations", "urn:exemplars:nominations", ({"types": _types(topics.NOMINATIONS)},)),
     DevProducer("evaluations", "urn:exemplars:evaluations", ({"types": _types(topics.EVALUATIONS)},)),
@@ -52,6 +58,10 @@ PRODUCERS: tuple[DevProducer, ...] = (
                                                              "on_behalf_of": "any"},)),
     DevProducer("portal", "urn:portal", ({"types": _types(topics.EVALUATIONS_INTAKE), "on_behalf_of": "any"},)),
     DevProducer("council", "urn:council", ({"types": [ce_type("council.decision_recorded")]},)),
+    # The staff's workspace: acts only for the person signed in there, named in its signed `actor`.
+    DevProducer("workspace", "urn:exemplars:workspace", ({"types": _types(topics.NOMINATIONS_INTAKE,
+                                                                          topics.EVALUATIONS_INTAKE),
+                                                          "on_behalf_of": "signed_person"},)),
     DevProducer("demo", "urn:exemplars:demo", ({"types": _types(topics.DIRECTORY, topics.EVALUATIONS_INTAKE),
                                                 "on_behalf_of": "any"},)),
 )
@@ -73,6 +83,18 @@ class Keyring:
     def key_file(self, producer: str) -> Path:
         return self.directory / f"{producer}.pem"
 
+    @property
+    def readers_file(self) -> Path:
+        return self.directory / READERS_FILE
+
+    @property
+    def operator_token(self) -> str:
+        return (self.directory / OPERATOR_TOKEN_FILE).read_text(encoding="utf-8").strip()
+
+    def reader_token(self, subject: str, *scopes: str, expires: dt.datetime | None = None) -> str:
+        """A new bearer token for the local run's read endpoints (the services see it at once)."""
+        return add_token(self.readers_file, subject, list(scopes), expires)
+
     def ensure(self) -> "Keyring":
         self.directory.mkdir(parents=True, exist_ok=True)
         entries = []
@@ -89,6 +111,11 @@ class Keyring:
         staged.write_text(text, encoding="utf-8")
         staged.replace(self.trust_file)  # one rename: a service re-reading it never sees half a file
         load_registry(self.trust_file)  # what we wrote must load
+        operator = self.directory / OPERATOR_TOKEN_FILE
+        if not (operator.exists() and self.readers_file.exists()):
+            self.readers_file.unlink(missing_ok=True)
+            operator.touch(mode=0o600)
+            operator.write_text(self.reader_token("operator", "operator") + "\n", encoding="utf-8")
         return self
 
     def signer(self, producer: str) -> Signer:

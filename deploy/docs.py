@@ -32,10 +32,11 @@ def documents() -> dict[str, str]:
     """Service name -> its AsyncAPI document as the JSON text that is committed."""
     texts = {}
     with tempfile.TemporaryDirectory() as scratch:
-        keyring = Keyring(scratch).ensure()  # the apps refuse to start without keys; these sign nothing
+        keyring = Keyring(scratch).ensure()  # the apps refuse to start without keys and tokens; unused here
         for name, (create_app, settings_class) in _services().items():
             app = create_app(settings_class.model_construct(**DOCUMENTED_SETTINGS, signing_key=str(keyring.key_file(name)),
-                                                            trust_registry=str(keyring.trust_file)))
+                                                            trust_registry=str(keyring.trust_file),
+                                                            readers_file=str(keyring.readers_file)))
             texts[name] = asyncapi.to_json(app.state.asyncapi())
     return texts
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from deploy.dev_keys import Keyring, SigningProducer
+from deploy.dev_keys import OPERATOR_TOKEN_FILE, Keyring, SigningProducer
 from deploy.processes import ManagedProcess, free_port, python_module, wait_for_http, wait_for_port
 from deploy.topics import create_topics
 from shared.settings import LOCAL_MONGO_OPTIONS
@@ -131,6 +131,7 @@ class EmbeddedStack:
             "SMTP_PORT": str(self.config.smtp_port),
             "SIGNING_KEY": str(self.keyring.key_file(name)),
             "TRUST_REGISTRY": str(self.keyring.trust_file),
+            "READERS_FILE": str(self.keyring.readers_file),
             **self.config.service_env,
             **overrides,
         }
@@ -145,7 +146,8 @@ class EmbeddedStack:
                               env=self.service_env(name, port, **overrides), cwd=Path.cwd(), http_port=port).start()
         instances.append(proc)
         self.http_ports.setdefault(name, port)
-        await wait_for_http(f"http://127.0.0.1:{port}/health/ready", proc)
+        # Health answers on the operations address when the service has one of its own.
+        await wait_for_http(f"http://127.0.0.1:{overrides.get('OPS_HTTP_PORT', port)}/health/ready", proc)
         return proc
 
     async def restart(self, proc: ManagedProcess, ready_timeout: float = 150.0) -> ManagedProcess:
@@ -191,4 +193,8 @@ class EmbeddedStack:
                 lines.append(f"{proc.name:<23} http://127.0.0.1:{proc.http_port}   pid {proc.pid}   log {proc.log_path}")
         lines.append(f"logs                    {self.logs}")
         lines.append(f"signing keys            {self.keyring.directory}   trust file: {self.keyring.trust_file}")
+        token = self.keyring.directory / OPERATOR_TOKEN_FILE
+        lines.append(f"reading                 curl -H \"Authorization: Bearer $(cat {token})\" "
+                     f"http://127.0.0.1:{self.config.http_ports['nominations']}/nominations   "
+                     f"(tokens: {self.keyring.readers_file})")
         return "\n".join(lines)

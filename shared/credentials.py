@@ -7,12 +7,16 @@ topic: unsigned, a bad signature, an unknown or expired key, or a `source` other
 key's producer is a dead letter with reason `unauthenticated`, and the claimed source gets
 no answer. Keys are judged at the broker's receive time, never at the sender's `time`.
 
-A proven sender is then authorised by the registry's grants: the event's type, and the
-unit it is about (its payload's `unit_id`; events about no unit need a grant for every
-unit). What it may not say carries a Vietnamese refusal (`Sender.refusal`): on an intake
-topic it is answered as a NOT_AUTHORIZED business refusal, elsewhere dead-lettered
-(`not_authorized`). Whether the person an event names may act for its unit stays the
-domain's check, against the directory (a submitter must be staff of the unit...).
+A proven sender is then authorised by the registry's grants: the event's type, the unit it
+acts for (`ACTING`: its payload's `unit_id`, the adopting or visiting unit of a follow-up
+report; events about no unit need a grant for every unit), and on an intake topic the
+person it acts for (`ACTING`: the submitter, the evaluator, the reporter...). That person
+must be the one the producer signed as its actor (a `signed_person` grant: the workspace
+names who signed in there), or be named by a producer allowed to act for persons at all;
+whether a person really is staff of the unit stays the domain's check, against the
+directory. What it may not say carries a Vietnamese refusal (`Sender.refusal`): on an
+intake topic it is answered as a NOT_AUTHORIZED business refusal, elsewhere dead-lettered
+(`not_authorized`).
 
 Unsigned operation exists for development only: off unless ALLOW_UNSIGNED is set, and
 every start logs a warning while it is on.
@@ -28,12 +32,27 @@ from shared import verifiability
 from shared.envelope import Event, PoisonMessage, Sender, is_structured
 from shared.events import ce_type
 from shared.keys import SigningKey, key_id, load_key
-from shared.trust import ReloadingRegistry
+from shared.topics import INTAKES
+from shared.trust import Producer, ReloadingRegistry
 
 log = logging.getLogger("exemplars.credentials")
 
 UNAUTHENTICATED = "unauthenticated"
 NOT_AUTHORIZED_LETTER = "not_authorized"  # the dead letter's reason, off the intake topics
+ACTOR = "actor"  # the signed extension attribute naming the person a producer acts for
+
+# Intake type -> (the payload field naming the person who acts, the field naming the unit
+# it acts for). A review's unit is its exemplar's, which only the domain knows.
+ACTING: dict[str, tuple[str | None, str | None]] = {
+    "nomination.submitted": ("submitter_id", "unit_id"),
+    "nomination.withdrawn": ("requested_by", "unit_id"),
+    "evaluation.score_submitted": ("evaluator_id", None),
+    "evaluation.conflict_declared": ("evaluator_id", None),
+    "council.decision_recorded": (None, None),
+    "exemplar.review_reported": ("reported_by", None),
+    "exemplar.replication_reported": ("reported_by", "adopting_unit_id"),
+    "exemplar.visit_reported": (None, "visiting_unit_id"),
+}
 
 
 class Signer:
@@ -43,18 +62,24 @@ class Signer:
         self.key = key
         self.keyid = key_id(key) if key is not None else None
 
-    def headers(self, headers: dict[str, str], value: bytes) -> dict[str, str]:
-        """A binary-mode record's headers with `ce_dssematerial` added."""
+    def headers(self, headers: dict[str, str], value: bytes, actor: str | None = None) -> dict[str, str]:
+        """A binary-mode record's headers with `ce_dssematerial` added; with `actor`, the
+        person the producer acts for, as the signed extension attribute `actor`."""
         if self.key is None:
             return headers
-        return {**headers, **verifiability.sign_headers(headers, value, self.key)}
+        if actor is not None:
+            headers = {**headers, f"ce_{ACTOR}": actor}
+        signed = (ACTOR,) if actor is not None else ()
+        return {**headers, **verifiability.sign_headers(headers, value, self.key, signed)}
 
-    def structured(self, value: bytes) -> bytes:
-        """A structured-mode (JSON) event with its `dssematerial` member added."""
+    def structured(self, value: bytes, actor: str | None = None) -> bytes:
+        """A structured-mode (JSON) event with its `dssematerial` member added (and `actor`)."""
         if self.key is None:
             return value
         body = json.loads(value)
-        body.update(verifiability.sign_structured(body, self.key))
+        if actor is not None:
+            body[ACTOR] = actor
+        body.update(verifiability.sign_structured(body, self.key, (ACTOR,) if actor is not None else ()))
         return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
@@ -81,8 +106,22 @@ class Authenticator:
         except verifiability.NotVerified as exc:
             raise PoisonMessage(f"{exc} (source {event.source!r}, received {at.isoformat()})", UNAUTHENTICATED) from exc
         producer, _ = registry.key(verified.keyid, at)  # type: ignore[misc] - verified: it is there
-        allowed = registry.authorize(producer, ce_type(event.type), getattr(event.data, "unit_id", None), None, None)
-        return Sender(producer.name, verified.keyid, None if allowed.allowed else allowed.message_vi)
+        actor = verified.signed_ext_values.get(producer.actor_attribute)
+        actor = str(actor) if actor is not None else None
+        person_field, unit_field = ACTING.get(event.type, (None, "unit_id")) if record.topic in INTAKES \
+            else (None, "unit_id")
+        unit = getattr(event.data, unit_field, None) if unit_field else None
+        person = getattr(event.data, person_field, None) if person_field else None
+        if person is not None and unit is None and _for_staff_only(producer, ce_type(event.type)):
+            person = None  # whose staff they are, only the directory says: the domain's check
+        # The person acts for the unit the event names; the domain checks they are its staff.
+        allowed = registry.authorize(producer, ce_type(event.type), unit, person, unit, signed_person=actor)
+        return Sender(producer.name, verified.keyid, None if allowed.allowed else allowed.message_vi, actor)
+
+
+def _for_staff_only(producer: Producer, event_type: str) -> bool:
+    grants = [g for g in producer.grants if g.covers_type(event_type)]
+    return bool(grants) and all(g.on_behalf_of == "unit_staff" for g in grants)
 
 
 @dataclass(frozen=True)

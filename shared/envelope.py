@@ -59,9 +59,13 @@ class Sender:
     producer: str
     keyid: str
     refusal: str | None = None
+    actor: str | None = None  # the person the producer signed as acting (its signed `actor`)
 
     def as_document(self) -> dict[str, str]:
-        return {"producer": self.producer, "keyid": self.keyid}
+        document = {"producer": self.producer, "keyid": self.keyid}
+        if self.actor is not None:
+            document["actor"] = self.actor
+        return document
 
 
 @dataclass(frozen=True)

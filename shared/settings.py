@@ -33,8 +33,24 @@ class ServiceSettings(KafkaSecurity):  # the Kafka principal and TLS: shared/kaf
     max_future_skew_seconds: float = 300.0
     mongo_uri: str = f"mongodb://127.0.0.1:27017/?{LOCAL_MONGO_OPTIONS}"
     mongo_database: str = "exemplars"
+    # The service's own MongoDB user (compose creates one per service, with readWrite on its
+    # database only); the password from a file, as a Docker secret gives it.
+    mongo_username: str | None = None
+    mongo_password_file: str | None = None
+    mongo_auth_source: str = "admin"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Health, metrics and the AsyncAPI document, open to anyone who can reach them: on an
+    # address of their own when set (compose keeps it inside its network), else beside the reads.
+    ops_http_host: str = "127.0.0.1"
+    ops_http_port: int | None = None
+    # Who may read (shared/readers.py): OIDC access tokens checked against the issuer's JWKS,
+    # and/or a tokens file; a service with neither refuses to start.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_scope_claim: str = "scope"
+    readers_file: str | None = None
     retry_backoff_seconds: float = 0.2
     retry_backoff_max_seconds: float = 10.0
     # In-flight work gets this long on shutdown; compose's stop_grace_period must exceed it.

@@ -5,13 +5,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from deploy import demo_data
 from deploy.demo import send
-from deploy.dev_keys import SigningProducer
+from deploy.dev_keys import OPERATOR_TOKEN_FILE, SigningProducer
+from deploy.processes import ManagedProcess
 from deploy.stack import EmbeddedStack, StackConfig
 from shared import envelope, topics
 from shared.envelope import Event, PoisonMessage
@@ -127,6 +129,15 @@ async def nominations_service(stack, directory, mongo):
 
     await wait_until(applied, what="the directory to be applied")
     return proc
+
+
+def reads(service: ManagedProcess, token: str | None = None) -> httpx.AsyncClient:
+    """A client of a service's read endpoints, with the local run's operator token unless
+    another is given (the token the stack wrote beside the tokens file the service reads)."""
+    readers = Path(next(v for k, v in service.env.items() if k.endswith("_READERS_FILE")))
+    token = token or (readers.parent / OPERATOR_TOKEN_FILE).read_text(encoding="utf-8").strip()
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}", timeout=10.0,
+                             headers={"Authorization": f"Bearer {token}"})
 
 
 async def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):

@@ -8,7 +8,9 @@ behind it change together. Exit codes: 0 done; 1 some selected dead letters were
 import argparse
 import datetime as dt
 import json
+import os
 import sys
+from pathlib import Path
 
 from deploy.ops import REPLAY_MARKER_TOPIC
 
@@ -54,6 +56,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         help="evaluations service read endpoint (default http://127.0.0.1:8002)")
     source.add_argument("--mongo-uri", default=None, help="read the evaluations database instead (read-only)")
     p.add_argument("--mongo-database", default="exemplars_evaluations")
+    p.add_argument("--read-token-file", type=Path, default=os.environ.get("EXEMPLARS_READ_TOKEN_FILE"),
+                   help="a file holding an operator's bearer token for the read endpoint "
+                        "(default $EXEMPLARS_READ_TOKEN_FILE, else the token in $EXEMPLARS_READ_TOKEN; "
+                        "make run writes .local/keys/operator.token)")
     p.add_argument("--today", type=dt.date.fromisoformat, default=None, help="judge deadlines as of this day (UTC)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=status_command)
@@ -233,7 +239,9 @@ async def status_command(args: argparse.Namespace) -> int:
     from deploy.ops.status import collect, render
 
     status = await collect(args.bootstrap, group_prefix=args.group_prefix, evaluations_url=args.evaluations_url,
-                           mongo_uri=args.mongo_uri, mongo_database=args.mongo_database, today=args.today)
+                           mongo_uri=args.mongo_uri, mongo_database=args.mongo_database, today=args.today,
+                           read_token=(Path(args.read_token_file).read_text().strip() if args.read_token_file
+                                       else os.environ.get("EXEMPLARS_READ_TOKEN")))
     if args.json:
         _print_json(status.to_json())
     else:

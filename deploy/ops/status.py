@@ -128,11 +128,14 @@ def days_overdue(deadline: dt.date, today: dt.date) -> int:
     return (today - deadline).days
 
 
-async def overdue_from_http(base_url: str, today: dt.date, transport: httpx.AsyncBaseTransport | None = None
-                            ) -> OverdueReport:
+async def overdue_from_http(base_url: str, today: dt.date, transport: httpx.AsyncBaseTransport | None = None,
+                            token: str | None = None) -> OverdueReport:
+    """From the read endpoint, with an operator's token (the pending evaluators are names the
+    endpoint shows operators only)."""
     report = OverdueReport(f"{base_url.rstrip('/')}/evaluations", today.isoformat())
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10.0, transport=transport) as http:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10.0, transport=transport, headers=headers) as http:
             found = []
             for status in SCORING_STATUSES:
                 offset = 0
@@ -207,7 +210,7 @@ def render(status: Status) -> str:
 
 async def collect(bootstrap: str, *, group_prefix: str = "", evaluations_url: str | None = None,
                   mongo_uri: str | None = None, mongo_database: str = "exemplars_evaluations",
-                  today: dt.date | None = None) -> Status:
+                  today: dt.date | None = None, read_token: str | None = None) -> Status:
     today = today or dt.datetime.now(dt.UTC).date()
     async with TopicReader(bootstrap) as reader:
         lag = await consumer_lag(reader, group_prefix)
@@ -215,5 +218,5 @@ async def collect(bootstrap: str, *, group_prefix: str = "", evaluations_url: st
     if mongo_uri:
         overdue = await overdue_from_mongo(mongo_uri, mongo_database, today)
     else:
-        overdue = await overdue_from_http(evaluations_url or "http://127.0.0.1:8002", today)
+        overdue = await overdue_from_http(evaluations_url or "http://127.0.0.1:8002", today, token=read_token)
     return Status(lag, counts, overdue)

@@ -22,6 +22,7 @@ from shared.lag import LagProbe
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
 from shared.programme import load_programme
+from shared.readers import read_access
 from shared.schedule import publish_on_schedule
 
 SERVICE = "evaluations"
@@ -44,6 +45,7 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     clock = clock or clock_for(settings.clock_today)
 
     credentials = Credentials.from_settings(settings, SERVICE, SOURCE)  # refuses to start without them
+    access = read_access(settings)  # likewise: reads are never open
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
@@ -78,5 +80,8 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
             await client.close()
             log.info("evaluations service stopped")
 
-    api = create_api(store, registry, readiness, lifespan)
-    return with_operations(api, metrics, lambda: asyncapi.document(broker, service=SERVICE, description=DESCRIPTION))
+    api = create_api(store, registry, access, readiness, lifespan)
+    def document() -> dict:
+        return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION)
+
+    return with_operations(api, metrics, document, settings)

@@ -8,6 +8,7 @@ is published.
 """
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -70,9 +71,16 @@ class EvaluationStore:
         """Evaluations each evaluator still has to score: one small document per evaluator."""
         return {doc["_id"]: len(doc["open"]) async for doc in self.loads.find() if doc["open"]}
 
-    async def find_evaluations(self, *, year: int | None, unit_id: str | None, status: str | None,
-                               limit: int, offset: int) -> list[dict[str, Any]]:
-        query = {k: v for k, v in (("year", year), ("unit_id", unit_id), ("status", status)) if v is not None}
+    async def find_evaluations(self, *, year: int | None, status: str | None, limit: int, offset: int,
+                               units: Collection[str] | None = None,
+                               evaluators: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """`units`, `evaluators`: only those units' evaluations, or those with one of these
+        evaluators on the panel (None: no such limit)."""
+        query: dict[str, Any] = {k: v for k, v in (("year", year), ("status", status)) if v is not None}
+        if units is not None:
+            query["unit_id"] = {"$in": sorted(units)}
+        if evaluators is not None:
+            query["panel"] = {"$in": sorted(evaluators)}
         cursor = self.evaluations.find(query, {**HIDDEN, "sheets": 0, "criteria": 0})
         return await cursor.sort("_id", ASCENDING).skip(offset).limit(limit).to_list()
 
@@ -120,8 +128,11 @@ class EvaluationStore:
         return docs[::-1] if latest else docs
 
     async def find_exemplars(self, *, year: int | None, field: str | None, level: str | None, status: str | None,
-                             limit: int, offset: int) -> list[dict[str, Any]]:
-        query = {k: v for k, v in (("year", year), ("field", field), ("level", level), ("status", status)) if v}
+                             limit: int, offset: int, units: Collection[str] | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {k: v for k, v in (("year", year), ("field", field), ("level", level),
+                                                   ("status", status)) if v}
+        if units is not None:
+            query["unit_id"] = {"$in": sorted(units)}
         cursor = self.exemplars.find(query, HIDDEN)
         return await cursor.sort([("year", DESCENDING), ("_id", ASCENDING)]).skip(offset).limit(limit).to_list()
 

@@ -5,6 +5,7 @@ Every input is written through the unit of work (`shared/unit_of_work.py`, the d
 `handlers.py` describes); this module never writes what an input decides.
 """
 
+from collections.abc import Collection
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -79,10 +80,12 @@ class NominationStore:
 
     # ---- reads for the API -----------------------------------------------------------------
 
-    async def find(self, *, unit_id: str | None, year: int | None, status: str | None, limit: int, offset: int) -> list[dict]:
+    async def find(self, *, units: Collection[str] | None, year: int | None, status: str | None, limit: int,
+                   offset: int) -> list[dict]:
+        """`units`: those units' nominations only (None: every unit's)."""
         query: dict[str, Any] = {}
-        if unit_id:
-            query["unit_id"] = unit_id
+        if units is not None:
+            query["unit_id"] = {"$in": sorted(units)}
         if year:
             query["year"] = year
         if status:

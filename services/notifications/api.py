@@ -1,34 +1,42 @@
-"""Read endpoints of the delivery ledger."""
+"""Read endpoints of the delivery ledger.
+
+A delivery holds an address (a mail box or a webhook URL) and what went wrong reaching it:
+operators only. The counts per status are the ministry office's too.
+"""
 
 from typing import Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
 
 from services.notifications.errors import public_error
 from services.notifications.store import NotificationStore
+from shared.http import Lifespan, Readiness, service_api
+from shared.readers import ReadAccess, Reader
 
 Status = Literal["pending", "sending", "sent", "failed"]
-from shared.http import Lifespan, Readiness, service_api
 
 
-def create_api(store: NotificationStore, readiness: Readiness,
+def create_api(store: NotificationStore, access: ReadAccess, readiness: Readiness,
                lifespan: Lifespan) -> FastAPI:
     api = service_api("notifications", readiness, lifespan)
 
     @api.get("/deliveries")
     async def deliveries(recipient_id: str | None = None, status: Status | None = None, event_id: str | None = None,
                          event_type: str | None = None, limit: int = Query(100, ge=1, le=1000),
-                         offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+                         offset: int = Query(0, ge=0), reader: Reader = Depends(access)) -> list[dict[str, Any]]:
+        reader.require(reader.operator)
         docs = await store.find_deliveries(recipient_id=recipient_id, status=status, event_id=event_id,
                                            event_type=event_type, limit=limit, offset=offset)
         return [_public(doc) for doc in docs]
 
     @api.get("/deliveries/counts")
-    async def counts() -> dict[str, int]:
+    async def counts(reader: Reader = Depends(access)) -> dict[str, int]:
+        reader.require(reader.programme)
         return await store.counts()
 
     @api.get("/deliveries/{delivery_id}")
-    async def delivery(delivery_id: str) -> dict[str, Any]:
+    async def delivery(delivery_id: str, reader: Reader = Depends(access)) -> dict[str, Any]:
+        reader.require(reader.operator)
         doc = await store.delivery(delivery_id)
         if doc is None:
             raise HTTPException(404, f"no delivery {delivery_id}")

@@ -20,6 +20,7 @@ from shared.kafka_security import client_options
 from shared.lag import LagProbe
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
+from shared.readers import read_access
 
 SERVICE = "notifications"
 DESCRIPTION = """The notifications service: keeps its own view of units and staff, routes the events of
@@ -36,6 +37,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     handlers = Notifications(settings, routes)
 
     credentials = Credentials.from_settings(settings, SERVICE, SOURCE)  # refuses to start without them
+    access = read_access(settings)  # likewise: reads are never open
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
@@ -77,5 +79,8 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
             await client.close()
             log.info("notifications service stopped")
 
-    api = create_api(store, readiness, lifespan)
-    return with_operations(api, metrics, lambda: asyncapi.document(broker, service=SERVICE, description=DESCRIPTION))
+    api = create_api(store, access, readiness, lifespan)
+    def document() -> dict:
+        return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION)
+
+    return with_operations(api, metrics, document, settings)

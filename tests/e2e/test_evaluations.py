@@ -25,7 +25,7 @@ from shared.events import (
     VisitReported,
 )
 from shared.vocabulary import Field, NomineeKind, RecognitionLevel, Role, Trend
-from tests.conftest import wait_until
+from tests.conftest import reads, wait_until
 
 DB = "exemplars_evaluations"
 NOMINATIONS_SOURCE = "urn:exemplars:nominations"
@@ -52,7 +52,7 @@ async def _count(mongo, collection, query, at_least):
 
 
 def http(service) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}")
+    return reads(service)
 
 
 def nid(prefix: str) -> str:
@@ -173,7 +173,7 @@ async def test_from_nomination_to_recognition_and_follow_up(service, stack, prod
     assert recognized.data.level is RecognitionLevel.MINISTRY and recognized.data.total == 80.0
 
     async def nomination_recognized():
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.services['nominations'][0].http_port}") as c:
+        async with reads(stack.services['nominations'][0]) as c:
             return (await c.get(f"/nominations/{nomination_id}")).json().get("status") == "recognized"
     await wait_until(nomination_recognized, what="the nominations service to learn the decision")
 
@@ -219,7 +219,7 @@ async def test_from_nomination_to_recognition_and_follow_up(service, stack, prod
     assert history["visits"][0]["sender"]["producer"] == "evaluator-portal"
 
 
-async def test_keep_fostering_and_not_recognized(service, producer, topic_log):
+async def test_keep_fostering_and_not_recognized(service, stack, producer, topic_log):
     fostered, rejected = nid("NOM-FOS"), nid("NOM-NOT")
     await accept(producer, fostered, unit_id="KTTV", model=MODELS[7])
     await accept(producer, rejected, unit_id="KTTV", model=MODELS[7])
@@ -244,6 +244,71 @@ async def test_keep_fostering_and_not_recognized(service, producer, topic_log):
         assert (await client.get(f"/exemplars/{'EX-' + rejected}")).status_code == 404
         listed = (await client.get("/exemplars", params={"status": "fostering", "field": "hydrometeorology"})).json()
     assert f"EX-{fostered}" in {e["exemplar_id"] for e in listed}
+
+    # A fostering record is the unit's and the programme's, not another unit's.
+    async with reads(service, stack.keyring.reader_token("kttv", "unit:KTTV")) as unit:
+        assert (await unit.get(f"/exemplars/EX-{fostered}")).status_code == 200
+        assert f"EX-{fostered}" in {e["exemplar_id"] for e in (await unit.get(
+            "/exemplars", params={"status": "fostering"})).json()}
+    async with reads(service, stack.keyring.reader_token("vt", "unit:VT")) as other:
+        assert (await other.get(f"/exemplars/EX-{fostered}")).status_code == 403
+        assert (await other.get(f"/exemplars/EX-{fostered}/reviews")).status_code == 403
+        assert (await other.get(f"/exemplars/EX-{rejected}")).status_code == 403  # absent: the same answer
+        assert f"EX-{fostered}" not in {e["exemplar_id"] for e in (await other.get(
+            "/exemplars", params={"status": "fostering"})).json()}
+
+
+async def test_each_reader_sees_only_their_part_of_an_evaluation(service, stack, producer, topic_log):
+    nomination_id = nid("NOM-READ")
+    await accept(producer, nomination_id, unit_id="QLDD")
+    panel = await panel_of(topic_log, nomination_id)
+    ministry = stack.keyring.reader_token("vu-thi-dua", "ministry")
+    unit = stack.keyring.reader_token("qldd-officer", "unit:QLDD")
+    other = stack.keyring.reader_token("ddbd-officer", "unit:DDBD")
+    seat = stack.keyring.reader_token(panel[0], f"evaluator:{panel[0]}")
+    path = f"/evaluations/{nomination_id}"
+
+    async def seen(token: str | None, where: str = path, **params) -> httpx.Response:
+        async with reads(service, token) as client:
+            return await client.get(where, params=params)
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as anonymous:
+        nobody = await anonymous.get(path)
+        forged = await anonymous.get(path, headers={"Authorization": "Bearer exr_guessed"})
+    assert nobody.status_code == forged.status_code == 401
+    assert nobody.json() == {"detail": "a valid bearer token is required"} and nomination_id not in forged.text
+
+    # While the panel scores: its names to operators only, and each evaluator their own seat.
+    assert len((await seen(None)).json()["panel"]) == 3
+    for token in (ministry, unit):
+        view = (await seen(token)).json()
+        assert view["status"] == "open" and view["panel"] is None and view["recused"] is None
+    assert [m["evaluator_id"] for m in (await seen(seat)).json()["panel"]] == [panel[0]]
+    assert nomination_id in {e["nomination_id"] for e in (await seen(seat, "/assignments")).json()}
+    assignments = await seen(seat, "/assignments")
+    assert all(m["evaluator_id"] == panel[0] for e in assignments.json() if e["status"] == "open" for m in e["panel"])
+
+    # Another unit's evaluation, or one that does not exist: the same 403, nothing else said.
+    missing = await seen(other, "/evaluations/NOM-NO-SUCH")
+    for refused_ in (await seen(other), missing, await seen(other, "/evaluations", unit_id="QLDD"),
+                     await seen(seat, "/evaluations"), await seen(unit, "/assignments")):
+        assert refused_.status_code == 403 and refused_.json() == {"detail": "outside the scope of your token"}
+    listed = (await seen(unit, "/evaluations", year=2025)).json()
+    assert nomination_id in {e["nomination_id"] for e in listed} and {e["unit_id"] for e in listed} == {"QLDD"}
+    assert (await seen(None, "/evaluations/NOM-NO-SUCH")).status_code == 404  # an operator may know it is absent
+
+    for member, fraction in zip(panel, (0.9, 0.8, 0.7), strict=True):
+        await score(producer, nomination_id, member, sheet(Field.LAND, NomineeKind.COLLECTIVE, fraction))
+    await outputs(topic_log, nomination_id, "evaluation.completed")
+
+    # Once complete: the programme and the panel see who gave what; the unit the totals alone.
+    for token in (ministry, seat):
+        view = (await seen(token)).json()
+        assert view["status"] == "completed" and {m["evaluator_id"] for m in view["panel"]} == set(panel)
+        assert view["result"]["evaluator_totals"] == {panel[0]: 90.0, panel[1]: 80.0, panel[2]: 70.0}
+    mine = await seen(unit)
+    assert mine.json()["panel"] is None and mine.json()["result"]["evaluator_totals"] == [70.0, 80.0, 90.0]
+    assert not any(member in mine.text for member in panel)
 
 
 async def test_conflict_of_interest_replaces_the_evaluator(service, producer, topic_log):

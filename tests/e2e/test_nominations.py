@@ -1,10 +1,10 @@
 """The nominations service over the wire: real Tansu, real SecantusDB, the service as a process."""
 
 import base64
+import datetime as dt
 import json
 import uuid
 
-import httpx
 
 from deploy import demo_data
 from deploy.demo import send
@@ -13,7 +13,7 @@ from shared import envelope, topics
 from shared.envelope import new_event
 from shared.events import ExemplarRecognized, NominationWithdrawn
 from shared.vocabulary import Field, RecognitionLevel
-from tests.conftest import wait_until
+from tests.conftest import reads, wait_until
 
 DB = "exemplars_nominations"
 YEAR = 2025
@@ -56,13 +56,29 @@ async def test_submission_is_accepted_and_projected(nominations_service, stack, 
     assert reply.key == sub.nomination_id
     assert reply.data.title == sub.title and reply.data.accepted_in_year == 1 and reply.data.yearly_maximum == 2
 
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{nominations_service.http_port}") as http:
+    async with reads(nominations_service) as http:
         doc = (await http.get(f"/nominations/{sub.nomination_id}")).json()
         assert doc["status"] == "accepted" and doc["unit_id"] == "DDBD" and doc["year"] == YEAR
         listed = (await http.get("/nominations", params={"unit_id": "DDBD", "year": YEAR, "status": "accepted"})).json()
         assert sub.nomination_id in {n["nomination_id"] for n in listed}
         quota = (await http.get(f"/units/DDBD/quota/{YEAR}")).json()
         assert quota["accepted"] == 1 and quota["remaining"] == 1
+
+    # A unit reads its own nominations and quota; another unit's, or none at all, is 403.
+    async with reads(nominations_service, stack.keyring.reader_token("ddbd", "unit:DDBD")) as own:
+        assert (await own.get(f"/nominations/{sub.nomination_id}")).json()["status"] == "accepted"
+        assert {n["unit_id"] for n in (await own.get("/nominations", params={"year": YEAR})).json()} == {"DDBD"}
+        assert (await own.get(f"/units/DDBD/quota/{YEAR}")).status_code == 200
+    async with reads(nominations_service, stack.keyring.reader_token("bhd", "unit:BHD")) as other:
+        for refused in [await other.get(f"/nominations/{sub.nomination_id}"), await other.get("/nominations/NOM-NONE"),
+                        await other.get("/nominations", params={"unit_id": "DDBD"}),
+                        await other.get(f"/units/DDBD/quota/{YEAR}")]:
+            assert refused.status_code == 403 and refused.json() == {"detail": "outside the scope of your token"}
+        assert sub.nomination_id not in (await other.get("/nominations", params={"year": YEAR})).text
+    expired = stack.keyring.reader_token("late", "operator", expires=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    async with reads(nominations_service, expired) as late:
+        assert (await late.get(f"/nominations/{sub.nomination_id}")).status_code == 401
+        assert (await late.get("/health/ready")).status_code == 200  # health stays open
 
 
 async def test_structured_mode_is_accepted(nominations_service, producer, topic_log):
@@ -153,7 +169,7 @@ async def test_withdrawal_frees_the_quota_and_is_checked(nominations_service, pr
 
 
 async def _status_is(nominations_service, nomination_id, status):
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{nominations_service.http_port}") as http:
+    async with reads(nominations_service) as http:
         return (await http.get(f"/nominations/{nomination_id}")).json().get("status") == status
 
 

@@ -10,13 +10,14 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-import httpx
 import pytest
 
 from deploy import demo_data
 from deploy.demo import send
 from deploy.demo_data import MODELS, submission
+from deploy.dev_keys import Keyring
 from deploy.processes import free_port
 from services.notifications import messages, webhooks
 from services.notifications.sink import MailSink
@@ -34,7 +35,7 @@ from shared.events import (
     UnitRegistered,
 )
 from shared.vocabulary import Field, NomineeKind, RecognitionLevel, Role
-from tests.conftest import wait_until
+from tests.conftest import reads, wait_until
 
 DB = "exemplars_notifications"
 SECRET = "bi-mat-kiem-thu-webhook"
@@ -186,7 +187,7 @@ async def test_nomination_answer_reaches_officer_submitter_and_unit(nominations_
         and len(found) >= 3 and found, what="three notification.sent")
     assert {e.type for e in outcomes} == {"notification.sent"}
     assert {e.key for e in outcomes} == {officer.staff_id, plain.staff_id, "unit:TTDL"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{notifications.http_port}") as http:
+    async with reads(notifications) as http:
         listed = (await http.get("/deliveries", params={"event_id": answer.id})).json()
         assert {d["status"] for d in listed} == {"sent"} and len(listed) == 3
         mine = (await http.get("/deliveries", params={"recipient_id": plain.staff_id, "status": "sent"})).json()
@@ -196,6 +197,15 @@ async def test_nomination_answer_reaches_officer_submitter_and_unit(nominations_
         counts = (await http.get("/deliveries/counts")).json()
         assert counts["sent"] >= 3 and set(counts) == {"pending", "sending", "sent", "failed"}
         assert (await http.get("/deliveries/nope")).status_code == 404
+    # Addresses and delivery errors are the operators' alone; the ministry sees the counts.
+    keyring = Keyring(Path(notifications.env["NOTIFICATIONS_READERS_FILE"]).parent)
+    async with reads(notifications, keyring.reader_token("vu-thi-dua", "ministry")) as ministry:
+        assert (await ministry.get("/deliveries/counts")).status_code == 200
+        for path in ("/deliveries", f"/deliveries/{listed[0]['delivery_id']}"):
+            refused = await ministry.get(path)
+            assert refused.status_code == 403 and email_of(plain.staff_id) not in refused.text
+    async with reads(notifications, keyring.reader_token("ttdl", "unit:TTDL")) as unit:
+        assert (await unit.get("/deliveries/counts")).status_code == 403
 
 
 async def test_evaluation_routes_reach_the_evaluator_concerned(notifications, producer, mailbox):
@@ -384,7 +394,7 @@ async def test_a_webhook_into_our_own_network_is_never_called(notifications, pro
 
     doc = await wait_until(failed, what="the blocked webhook delivery to fail")
     assert doc["last_error"] == "blocked_address" and doc["attempts"] == 1
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{notifications.http_port}") as http:
+    async with reads(notifications) as http:
         (shown,) = [d for d in (await http.get("/deliveries", params={"event_id": event.id})).json()
                     if d["channel"] == "webhook"]
     assert shown["last_error"] == "blocked_address"

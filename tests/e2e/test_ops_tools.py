@@ -14,6 +14,7 @@ import pytest
 from deploy import demo_data
 from deploy.demo import send
 from deploy.demo_data import MODELS, submission
+from deploy.dev_keys import OPERATOR_TOKEN_FILE
 from shared import envelope, topics
 from shared.envelope import new_event
 from shared.events import NominationAccepted
@@ -226,10 +227,13 @@ async def test_status_shows_lag_dead_letters_and_overdue_evaluations(stack, pois
     assert intake["committed"] == 0 and intake["lag"] == intake["end"] > 0
     assert {(r["service"], r["topic"]) for r in nobody["lag"]} >= {("nominations", INTAKE), ("evaluations", topics.NOMINATIONS)}
     assert nobody["overdue"]["error"]  # unreachable endpoint: said, not raised
+    unread = await cli_json("status", *bootstrap, "--evaluations-url", f"http://127.0.0.1:{evaluations.http_port}")
+    assert "401" in unread["overdue"]["error"]  # no operator's token: said too
 
     # The live groups drain to 0 once the services have read everything.
     async def drained():
         status = await cli_json("status", *bootstrap, "--evaluations-url", f"http://127.0.0.1:{evaluations.http_port}",
+                                "--read-token-file", str(stack.keyring.directory / OPERATOR_TOKEN_FILE),
                                 "--today", "2024-04-15")
         rows = [r for r in status["lag"] if r["service"] in ("nominations", "evaluations")]
         return all(r["lag"] == 0 for r in rows) and status

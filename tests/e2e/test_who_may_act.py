@@ -5,7 +5,6 @@ content mode, under a key the registry adds or rotates while the service runs.""
 import datetime as dt
 import uuid
 
-import httpx
 import pytest
 import yaml
 
@@ -17,7 +16,7 @@ from shared.envelope import new_event
 from shared.trust import key_entry
 from shared.events import ExemplarRecognized, StaffRegistered
 from shared.vocabulary import Field, RecognitionLevel, Role
-from tests.conftest import wait_until
+from tests.conftest import reads, wait_until
 from tests.e2e.test_nominations import answer, people
 
 UNIT = "VKTTV"
@@ -135,7 +134,7 @@ async def test_keys_are_judged_at_the_receive_time_and_reloaded_without_a_restar
 
 
 async def _status(nominations_service, nomination_id: str) -> str | None:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{nominations_service.http_port}") as http:
+    async with reads(nominations_service) as http:
         return (await http.get(f"/nominations/{nomination_id}")).json().get("status")
 
 

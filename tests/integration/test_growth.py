@@ -36,6 +36,7 @@ from shared.events import (
     VisitReported,
 )
 from shared.programme import load_programme
+from shared.readers import ReadAccess, TokenFile, add_token
 from shared.topics import EVALUATIONS_INTAKE as INTAKE
 from shared.unit_of_work import UnitOfWork
 from shared.vocabulary import RecognitionLevel, Role, Trend, UnitKind
@@ -89,7 +90,7 @@ def report(data, n: int) -> Event:
     return new_event(data, key=data.exemplar_id, source=PORTAL, time=at)
 
 
-async def test_an_exemplar_with_thousands_of_visits_and_replications_still_works(database):
+async def test_an_exemplar_with_thousands_of_visits_and_replications_still_works(database, tmp_path):
     # The exemplar is recognised live; its years of history go through the service's own
     # handlers in the unit of work over memory (the rebuild's `MemoryDocuments`, held equal to
     # MongoDB's by the contract suite), are written as the projection the way `exemplars
@@ -146,8 +147,11 @@ async def test_an_exemplar_with_thousands_of_visits_and_replications_still_works
     assert await size(store.exemplars, exemplar_id) < SMALL
 
     # The page shows the totals and the latest reports, quickly; the rest is paged.
-    api = create_api(store, CRITERIA, readiness=_ready, lifespan=_no_lifespan)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://evaluations") as client:
+    readers = tmp_path / "readers.yaml"
+    token = add_token(readers, "ministry", ["ministry"])
+    api = create_api(store, CRITERIA, ReadAccess([TokenFile(readers)]), readiness=_ready, lifespan=_no_lifespan)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://evaluations",
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
         started = time.perf_counter()
         page = (await client.get(f"/exemplars/{exemplar_id}")).raise_for_status().json()
         shown = time.perf_counter() - started

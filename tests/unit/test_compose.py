@@ -532,6 +532,43 @@ def test_mongo_is_a_replica_set_that_initiates_itself(services):
         assert parse_qs(uri.query).get("replicaSet") == [replica_set], name
 
 
+def test_mongo_requires_authentication_and_each_service_has_its_own_user(raw, services):
+    mongo = services["mongo"]
+    command, env = mongo["command"], env_dict(mongo)
+    assert command[0] == "mongod" and "--keyFile" in command  # a replica set with auth needs one
+    assert "--noauth" not in command
+    # The image's entrypoint turns authentication on once it has made this root user.
+    assert env["MONGO_INITDB_ROOT_USERNAME"] and env["MONGO_INITDB_ROOT_PASSWORD_FILE"].startswith("/run/secrets/")
+    start = host_path_of(mongo, mongo["entrypoint"][-1])
+    assert start == (ROOT / "deploy" / "mongo" / "start.sh").resolve()
+    keyfile = command[command.index("--keyFile") + 1]
+    assert keyfile in start.read_text() and "install -m 400" in start.read_text()
+    subprocess.run(["sh", "-n", str(start)], check=True)
+
+    users = dict(pair.split(":") for pair in env["MONGO_SERVICE_USERS"].split(","))
+    for name, (_, prefix, _) in APP_SERVICES.items():
+        service_env = env_dict(services[name])
+        user = service_env[f"{prefix}MONGO_USERNAME"]
+        assert users[user] == service_env[f"{prefix}MONGO_DATABASE"], name  # its own database, nobody else's
+        password = service_env[f"{prefix}MONGO_PASSWORD_FILE"].removeprefix("/run/secrets/")
+        assert password == f"{user}_mongo_password"  # the file the healthcheck creates the user with
+        assert password in services[name]["secrets"] and password in mongo["secrets"]
+        other = {f"{n}_mongo_password" for n in APP_SERVICES if n != name}
+        assert not other & set(services[name]["secrets"]), f"{name} can read another service's password"
+    assert len(set(users)) == len(APP_SERVICES)
+    script = MONGO_SCRIPT.read_text(encoding="utf-8")
+    assert 'role: "readWrite", db: database' in script and "createUser" in script and ".auth(" in script
+
+
+def test_every_secret_file_is_one_that_exemplars_init_commands_create(raw):
+    from deploy.compose_secrets import KEY_FILE, ROOT_PASSWORD, service_password
+
+    made = {ROOT_PASSWORD, KEY_FILE, *(service_password(n) for n in APP_SERVICES),
+            *(f"{n}.pem" for n in APP_SERVICES)}  # `exemplars keys init` writes the signing keys
+    for name, secret in raw["secrets"].items():
+        assert PurePosixPath(interpolate(secret["file"])).name in made, name
+
+
 def test_one_database_per_service_and_no_local_only_uri_options(services):
     databases = {}
     for name, (_, prefix, _) in APP_SERVICES.items():
@@ -556,13 +593,16 @@ def test_http_port_environment_publish_and_healthcheck_agree(services, name):
     env = env_dict(service)
     assert env[f"{prefix}HTTP_HOST"] == "0.0.0.0", "loopback inside a container is unreachable"
     assert int(env[f"{prefix}HTTP_PORT"]) == port
+    # The reads are published; health and metrics answer on their own port, inside the network.
+    ops_port = int(env[f"{prefix}OPS_HTTP_PORT"])
+    assert ops_port != port and env[f"{prefix}OPS_HTTP_HOST"] == "0.0.0.0"
     assert [parse_port(entry)[1] for entry in service["ports"]] == [str(port)]
     test = service["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python", "-c"], "slim images have no curl"
     urls = re.findall(r"https?://[^'\"\s]+", test[3])
     assert len(urls) == 1, test
     url = urlsplit(urls[0])
-    assert url.port == port and url.path == "/health/ready", urls[0]
+    assert url.port == ops_port and url.path == "/health/ready", urls[0]
     compile(test[3], f"<{name} healthcheck>", "exec")
 
 
@@ -607,6 +647,11 @@ def test_no_secret_is_baked_into_the_file(raw):
             secrets_seen += 1
             if value is None:
                 continue  # passed through from the environment, unset when absent
+            if key.endswith("_FILE") and value.startswith("/run/secrets/"):
+                # A file a compose secret puts there: declared, and given to this service.
+                secret = value.removeprefix("/run/secrets/")
+                assert secret in raw["secrets"] and secret in service.get("secrets", []), (name, key)
+                continue
             uses = variables_in(value)
             assert uses, f"{name}: {key} has a literal value"
             literal = _VARIABLE.sub("", value)

@@ -12,9 +12,10 @@ import pytest
 
 from deploy.demo_data import MODELS, StaffMember, submission
 from deploy.dev_keys import Keyring, SigningProducer
-from shared import envelope, keys
+from shared import envelope, keys, topics
 from shared.credentials import UNAUTHENTICATED, Authenticator, Credentials, Signer
 from shared.envelope import PoisonMessage, Received, new_event
+from shared.events import ScoreSubmitted
 from shared.settings import ServiceSettings
 from shared.trust import ReloadingRegistry
 
@@ -144,3 +145,60 @@ async def test_the_development_producer_signs_both_modes_and_leaves_poison_alone
         assert authenticator.check(*received(sent, sent_headers)).producer == "unit-systems"
     await producer.send("t", b"\xff not json", key=b"k", headers=[("ce_source", b"urn:unit:QLDD")])
     assert inner.sent[-1][1] == b"\xff not json" and inner.sent[-1][3] == [("ce_source", b"urn:unit:QLDD")]
+
+
+# ---- on whose behalf ---------------------------------------------------------------------------
+
+
+def on_intake(value: bytes, headers: list, topic: str) -> tuple[SimpleNamespace, envelope.Event]:
+    record, event = received(value, headers)
+    record.topic = topic
+    return record, event
+
+
+def score(evaluator_id: str, source: str = "urn:exemplars:workspace"):
+    data = ScoreSubmitted(nomination_id="NOM-2025-QLDD-1", evaluator_id=evaluator_id, scores={"effectiveness": 20})
+    return new_event(data, key=data.nomination_id, source=source)
+
+
+def signed_as(event, signer: Signer, actor: str | None, structured: bool = False) -> tuple[bytes, list]:
+    if structured:
+        _, value, headers = envelope.encode_structured(event)
+        return signer.structured(value, actor), [(n, v.encode()) for n, v in headers.items()]
+    _, value, headers = envelope.encode(event)
+    return value, [(n, v.encode()) for n, v in signer.headers(headers, value, actor).items()]
+
+
+@pytest.mark.parametrize("structured", [False, True], ids=["binary", "structured"])
+def test_the_workspace_acts_only_for_the_person_it_signed_as(keyring, structured):
+    authenticator = Authenticator(ReloadingRegistry(keyring.trust_file))
+    workspace = keyring.signer("workspace")
+    own = authenticator.check(*on_intake(*signed_as(score("EV-07"), workspace, "EV-07", structured),
+                                         topics.EVALUATIONS_INTAKE))
+    assert own.refusal is None and own.actor == "EV-07"
+    assert own.as_document() == {"producer": "workspace", "keyid": workspace.keyid, "actor": "EV-07"}
+
+    other = authenticator.check(*on_intake(*signed_as(score("EV-08"), workspace, "EV-07", structured),
+                                           topics.EVALUATIONS_INTAKE))
+    assert other.actor == "EV-07" and "EV-08" in other.refusal and "người đăng nhập" in other.refusal
+    nobody = authenticator.check(*on_intake(*signed_as(score("EV-07"), workspace, None, structured),
+                                            topics.EVALUATIONS_INTAKE))
+    assert nobody.refusal and "không được ký xác nhận" in nobody.refusal
+
+
+def test_an_actor_added_after_signing_is_not_believed(keyring):
+    value, headers = signed_as(score("EV-07"), keyring.signer("workspace"), None)
+    proof = Authenticator(ReloadingRegistry(keyring.trust_file)).check(
+        *on_intake(value, [*headers, ("ce_actor", b"EV-07")], topics.EVALUATIONS_INTAKE))
+    assert proof.actor is None and proof.refusal  # unsigned: not the person signed in
+
+
+def test_a_unit_system_acts_for_its_staff_and_a_council_for_nobody(keyring):
+    authenticator = Authenticator(ReloadingRegistry(keyring.trust_file))
+    submitted = authenticator.check(*on_intake(*binary(nomination(), keyring.signer("unit-systems")),
+                                               topics.NOMINATIONS_INTAKE))
+    assert submitted.refusal is None and submitted.actor is None
+    # The council's system may record decisions, for no person: a score naming one is refused.
+    scored = authenticator.check(*on_intake(*binary(score("EV-07", "urn:council"), keyring.signer("council")),
+                                            topics.EVALUATIONS_INTAKE))
+    assert scored.refusal

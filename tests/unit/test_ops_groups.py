@@ -26,7 +26,8 @@ def made_subscriptions(monkeypatch, tmp_path) -> set[groups.Subscription]:
     keyring = Keyring(tmp_path).ensure()
     for service, (app_module, settings_module, settings_class) in APPS.items():
         settings = getattr(importlib.import_module(settings_module), settings_class)(
-            signing_key=str(keyring.key_file(service)), trust_registry=str(keyring.trust_file))
+            signing_key=str(keyring.key_file(service)), trust_registry=str(keyring.trust_file),
+            readers_file=str(keyring.readers_file))
         importlib.import_module(app_module).create_app(settings)
     return seen
 
