@@ -26,9 +26,16 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/exemplars docs
 
-## The whole suite: unit, integration, end-to-end and fault tests against real servers.
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The workspace's browser tests drive the distribution's Chromium (Playwright cannot download
+# its own here): installed when missing, which needs root, as on CI.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) (CHROMIUM=path to use another)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+## The whole suite: unit, integration, end-to-end, browser and fault tests against real servers.
+test: $(STAMP) $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Measure the pipeline on the embedded stack and print each figure beside its target (not a test).
 ## BENCH_ARGS: e.g. --nominations 300 --out bench.json, or --mongo-uri URI to measure another MongoDB.

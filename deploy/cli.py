@@ -12,6 +12,7 @@ from deploy.demo import add_demo_command
 from deploy.keys import add_keys_command
 from deploy.compose_secrets import add_secrets_command
 from deploy.tokens import add_tokens_command
+from deploy.try_workspace import add_try_workspace_command
 from deploy.ops.commands import add_commands as add_ops_commands
 from deploy.stack import SERVICES, EmbeddedStack, StackConfig
 from reporting.command import add_report_command
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     add_keys_command(sub)
     add_tokens_command(sub)
     add_secrets_command(sub)
+    add_try_workspace_command(sub)
 
     p = sub.add_parser("topics", help="create the design's topics on a broker")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")

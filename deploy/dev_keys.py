@@ -10,6 +10,7 @@ the key of the producer whose `source` pattern matches the event's source.
 
 import datetime as dt
 import json
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,20 @@ class Keyring:
     def operator_token(self) -> str:
         return (self.directory / OPERATOR_TOKEN_FILE).read_text(encoding="utf-8").strip()
 
+    @property
+    def workspace_token_file(self) -> Path:
+        """The workspace's bearer token for the evaluations service's criteria (no scope needed)."""
+        return self.directory / "workspace.token"
+
+    def secret(self, name: str) -> str:
+        """A random secret of the local run (`link`: the mail links notifications mints and
+        the workspace reads; `session`: the workspace's cookies), made once."""
+        path = self.directory / f"{name}.secret"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
+
     def reader_token(self, subject: str, *scopes: str, expires: dt.datetime | None = None) -> str:
         """A new bearer token for the local run's read endpoints (the services see it at once)."""
         return add_token(self.readers_file, subject, list(scopes), expires)
@@ -112,10 +127,12 @@ class Keyring:
         staged.replace(self.trust_file)  # one rename: a service re-reading it never sees half a file
         load_registry(self.trust_file)  # what we wrote must load
         operator = self.directory / OPERATOR_TOKEN_FILE
-        if not (operator.exists() and self.readers_file.exists()):
+        if not (operator.exists() and self.readers_file.exists() and self.workspace_token_file.exists()):
             self.readers_file.unlink(missing_ok=True)
             operator.touch(mode=0o600)
             operator.write_text(self.reader_token("operator", "operator") + "\n", encoding="utf-8")
+            self.workspace_token_file.touch(mode=0o600)
+            self.workspace_token_file.write_text(self.reader_token("workspace") + "\n", encoding="utf-8")
         return self
 
     def signer(self, producer: str) -> Signer:

@@ -34,6 +34,7 @@ SERVICES: dict[str, tuple[str, str, int]] = {
     "nominations": ("services.nominations", "NOMINATIONS_", 8001),
     "evaluations": ("services.evaluations", "EVALUATIONS_", 8002),
     "notifications": ("services.notifications", "NOTIFICATIONS_", 8003),
+    "workspace": ("services.workspace", "WORKSPACE_", 8004),
 }
 
 
@@ -132,10 +133,24 @@ class EmbeddedStack:
             "SIGNING_KEY": str(self.keyring.key_file(name)),
             "TRUST_REGISTRY": str(self.keyring.trust_file),
             "READERS_FILE": str(self.keyring.readers_file),
+            **self._own_env(name, http_port),
             **self.config.service_env,
             **overrides,
         }
         return {prefix + key: value for key, value in env.items()}
+
+    def _own_env(self, name: str, http_port: int) -> dict[str, str]:
+        """The mail links between notifications and the workspace, and the workspace's pages
+        as a local run has them (plain http on loopback, the development sign-in)."""
+        workspace = f"http://127.0.0.1:{self.config.http_ports['workspace']}"
+        if name == "notifications":
+            return {"WORKSPACE_URL": workspace, "LINK_SECRET": self.keyring.secret("link")}
+        if name == "workspace":
+            return {"LINK_SECRET": self.keyring.secret("link"), "SESSION_SECRET": self.keyring.secret("session"),
+                    "PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}", "COOKIE_SECURE": "false",
+                    "DEV_SIGN_IN": "true", "EVALUATIONS_URL": f"http://127.0.0.1:{self.config.http_ports['evaluations']}",
+                    "EVALUATIONS_TOKEN_FILE": str(self.keyring.workspace_token_file)}
+        return {}
 
     async def start_service(self, name: str, http_port: int | None = None, **overrides: str) -> ManagedProcess:
         """Start one instance of a service and wait until it reports ready."""

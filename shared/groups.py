@@ -37,6 +37,9 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription("notifications", "directory", DIRECTORY, ignore_unhandled=False),
     Subscription("notifications", "nominations", NOMINATIONS, ignore_unhandled=True),
     Subscription("notifications", "evaluations", EVALUATIONS, ignore_unhandled=True),
+    Subscription("workspace", "directory", DIRECTORY, ignore_unhandled=True),
+    Subscription("workspace", "nominations", NOMINATIONS, ignore_unhandled=True),
+    Subscription("workspace", "evaluations", EVALUATIONS, ignore_unhandled=True),
 )
 
 SERVICES: tuple[str, ...] = tuple(dict.fromkeys(s.service for s in SUBSCRIPTIONS))
@@ -57,5 +60,6 @@ def subscription(service: str, name: str) -> Subscription:
             return s
     raise KeyError(f"{service}.{name} is not a subscription of the system")
 
-# The one topic each service writes: a rebuild takes the service's decisions from it.
+# The one topic each service writes: a rebuild takes the service's decisions from it. The
+# workspace has none: it answers nothing, and what people do there goes to the intake topics.
 OUTPUT_TOPICS: dict[str, str] = {"nominations": NOMINATIONS, "evaluations": EVALUATIONS, "notifications": NOTIFICATIONS}

@@ -109,11 +109,13 @@ def make_broker(settings: ServiceSettings, client_id: str, middlewares: Sequence
     )
 
 
-def outgoing(topic: str, events: Iterable[Event], signer: Signer, origin: Any = None) -> list[Outgoing]:
+def outgoing(topic: str, events: Iterable[Event], signer: Signer, origin: Any = None,
+             actor: str | None = None) -> list[Outgoing]:
+    """Signed records; with `actor`, signed as acting for that person (the workspace)."""
     result = []
     for event in events:
         key, value, headers = envelope.encode(event)
-        result.append(Outgoing(topic, key, value, signer.headers(headers, value), origin))
+        result.append(Outgoing(topic, key, value, signer.headers(headers, value, actor), origin))
     return result
 
 
@@ -177,7 +179,7 @@ def subscribe_units(broker: KafkaBroker, service: str, decider: Decider, documen
     `decider` (its `routes()` says which types each topic carries) over `documents`, every
     record verified by `credentials` first and every answer signed with them.
     `gates`: per topic, what its batches wait for first (`directory_first`)."""
-    output_topic = groups.OUTPUT_TOPICS[service]
+    output_topic = groups.OUTPUT_TOPICS.get(service)  # None: a projection only, it answers nothing
 
     def sendable(events: list[Event]) -> None:  # an answer too large is its input's fate, before any write
         _sendable(outgoing(output_topic, events, credentials.signer), settings)
@@ -215,7 +217,7 @@ def subscribe(
     name: str,
     handlers: Mapping[str, object],
     unit: UnitOfWork,
-    output_topic: str,
+    output_topic: str | None,
     settings: ServiceSettings,
     credentials: Credentials,
     ignore_unhandled: bool,

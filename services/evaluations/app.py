@@ -81,6 +81,7 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
             log.info("evaluations service stopped")
 
     api = create_api(store, registry, access, readiness, lifespan)
+
     def document() -> dict:
         return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION)
 

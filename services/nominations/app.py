@@ -89,6 +89,7 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
             log.info("nominations service stopped")
 
     api = create_api(store, programme, access, readiness, lifespan)
+
     def document() -> dict:
         return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION)
 

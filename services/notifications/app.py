@@ -80,6 +80,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
             log.info("notifications service stopped")
 
     api = create_api(store, access, readiness, lifespan)
+
     def document() -> dict:
         return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION)
 

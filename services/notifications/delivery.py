@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 
 from services.notifications import domain, errors, messages, webhooks
+from services.notifications.actions import ActionLinks
 from services.notifications.domain import Channel, DirectoryView
 from services.notifications.errors import (
     DeliveryFailure,
@@ -69,6 +70,7 @@ class DeliveryWorker:
         self._mail_batch_limit = settings.delivery_batch_size  # how many mails the next batch claims
         self._unrecorded = asyncio.Semaphore(max(settings.delivery_concurrency, 1))
         self.outcomes = _Outcomes(store, publish, now)
+        self.links = ActionLinks.from_settings(settings)
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
@@ -284,7 +286,8 @@ class DeliveryWorker:
         if address is None:
             # The directory may not have caught up yet: a normal, retried failure.
             raise TransientFailure(why or "no_address")
-        recipient, rendered = render(delivery, event, view, self.settings.mail_from_name)
+        action_url = self.links.for_delivery(delivery, event, self.now()) if self.links else None
+        recipient, rendered = render(delivery, event, view, self.settings.mail_from_name, action_url)
         if channel is Channel.EMAIL:
             message = messages.build_email(
                 rendered, delivery_id=delivery["_id"], event=event, sender_address=self.settings.mail_from,

@@ -354,4 +354,5 @@ def render_context(event: Event, recipient: Recipient, view: DirectoryView, send
         "nomination_title": nomination.title if nomination else None,
         "sender_name": sender_name,
         "event": {"id": event.id, "type": event.type, "time": event.time},
+        "action_url": None,
     }

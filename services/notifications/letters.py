@@ -34,9 +34,12 @@ def recipient_of(delivery: dict, view: DirectoryView) -> Recipient:
                      delivery["template"], delivery.get("publicity", False))
 
 
-def render(delivery: dict, event: Event, view: DirectoryView, sender_name: str) -> tuple[Recipient, rendering.Rendered]:
+def render(delivery: dict, event: Event, view: DirectoryView, sender_name: str,
+           action_url: str | None = None) -> tuple[Recipient, rendering.Rendered]:
+    """`action_url`: where the recipient does what the mail asks (services/notifications/actions.py)."""
     recipient = recipient_of(delivery, view)
-    return recipient, rendering.render(recipient.template, domain.render_context(event, recipient, view, sender_name))
+    context = {**domain.render_context(event, recipient, view, sender_name), "action_url": action_url}
+    return recipient, rendering.render(recipient.template, context)
 
 
 def subject(delivery: dict, event: Event, view: DirectoryView, sender_name: str) -> str:

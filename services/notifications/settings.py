@@ -33,6 +33,12 @@ class NotificationsSettings(ServiceSettings):
     mail_from_name: str = "Hệ thống theo dõi điển hình tiên tiến"
     message_id_domain: str = "exemplars.local"
 
+    # The workspace: mails that ask someone to act link to the task there, signed in as them
+    # (shared/links.py). Both unset: no links. The secret is the workspace's LINK_SECRET.
+    workspace_url: str | None = None
+    link_secret: SecretStr | None = None
+    link_days: float = 14.0  # how long a mailed link signs its recipient in
+
     # Webhooks are signed; without a secret the channel is off (an unsigned call could be forged).
     # The master secret: each receiver signs with its own secret derived from it
     # (webhooks.receiver_secret), so one receiver cannot forge calls to another.

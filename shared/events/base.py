@@ -78,8 +78,9 @@ Identifier = Annotated[
 NominationId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=61, pattern=_IDENTIFIER_PATTERN)
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
+TEXT_MAX, LONG_TEXT_MAX = 500, 10_000  # characters (forms check them before sending)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TEXT_MAX)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=LONG_TEXT_MAX)]
 Year = Annotated[int, Field(ge=2000, le=2100)]
 Day = Annotated[
     dt.date,

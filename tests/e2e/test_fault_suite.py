@@ -266,6 +266,7 @@ async def quiescent(world: World) -> None:
     try:
         async def unsettled() -> list[str]:
             behind = [f"{sub.service}.{sub.name}: {sum(lag.values())} behind" for sub in SUBSCRIPTIONS
+                      if sub.service in world.stack.services
                       if sum((lag := await probe.lag(f"{sub.service}.{sub.name}", [sub.topic])).values())]
             waiting = await deliveries.count_documents({"status": {"$in": ["pending", "sending"]}})
             return behind + ([f"{waiting} deliveries waiting"] if waiting else [])

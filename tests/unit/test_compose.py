@@ -40,9 +40,13 @@ APP_SERVICES: dict[str, tuple[str, str, int]] = {
     "nominations": ("services.nominations", "NOMINATIONS_", 8001),
     "evaluations": ("services.evaluations", "EVALUATIONS_", 8002),
     "notifications": ("services.notifications", "NOTIFICATIONS_", 8003),
+    "workspace": ("services.workspace", "WORKSPACE_", 8004),
 }
 
 SECRET_KEY = re.compile(r"SECRET|PASSWORD|TOKEN|PRIVATE|CREDENTIAL")
+# What .env must give before compose starts (a trial's values).
+REQUIRED = {"NOTIFICATIONS_WEBHOOK_SECRET": "s3cret", "WORKSPACE_LINK_SECRET": "l" * 40,
+            "WORKSPACE_SESSION_SECRET": "s" * 40}
 
 # Compose service -> its settings class (pydantic-settings ignores unknown variables, so a
 # misspelt or renamed one would be dropped silently).
@@ -50,6 +54,7 @@ SETTINGS_CLASSES: dict[str, str] = {
     "nominations": "services.nominations.settings:NominationsSettings",
     "evaluations": "services.evaluations.settings:EvaluationsSettings",
     "notifications": "services.notifications.settings:NotificationsSettings",
+    "workspace": "services.workspace.settings:WorkspaceSettings",
 }
 
 
@@ -561,9 +566,9 @@ def test_mongo_requires_authentication_and_each_service_has_its_own_user(raw, se
 
 
 def test_every_secret_file_is_one_that_exemplars_init_commands_create(raw):
-    from deploy.compose_secrets import KEY_FILE, ROOT_PASSWORD, service_password
+    from deploy.compose_secrets import KEY_FILE, ROOT_PASSWORD, WORKSPACE_TOKEN, service_password
 
-    made = {ROOT_PASSWORD, KEY_FILE, *(service_password(n) for n in APP_SERVICES),
+    made = {ROOT_PASSWORD, KEY_FILE, WORKSPACE_TOKEN, *(service_password(n) for n in APP_SERVICES),
             *(f"{n}.pem" for n in APP_SERVICES)}  # `exemplars keys init` writes the signing keys
     for name, secret in raw["secrets"].items():
         assert PurePosixPath(interpolate(secret["file"])).name in made, name
@@ -697,12 +702,24 @@ def test_the_values_compose_gives_pass_the_settings_validation(raw, name, monkey
     for variable in list(os.environ):
         if variable.upper().startswith(prefix):
             monkeypatch.delenv(variable)
-    given = resolve(raw, {"NOTIFICATIONS_WEBHOOK_SECRET": "s3cret"})
+    given = resolve(raw, REQUIRED)
     for key, value in env_dict(given["services"][name]).items():
         if value is not None:
             monkeypatch.setenv(key, value)
     settings = settings_class(name)()
     assert settings.http_host == "0.0.0.0"
+
+
+def test_the_workspace_secrets_are_required_and_the_link_secret_is_shared(raw, compose):
+    workspace, notifications = (env_dict(compose["services"][n]) for n in ("workspace", "notifications"))
+    for value in (workspace["WORKSPACE_LINK_SECRET"], workspace["WORKSPACE_SESSION_SECRET"],
+                  notifications["NOTIFICATIONS_LINK_SECRET"]):
+        assert isinstance(value, RequiredVariable)  # compose refuses to start without them
+    given = {n: env_dict(s) for n, s in resolve(raw, REQUIRED)["services"].items()}
+    assert given["workspace"]["WORKSPACE_LINK_SECRET"] == given["notifications"]["NOTIFICATIONS_LINK_SECRET"]
+    assert given["notifications"]["NOTIFICATIONS_WORKSPACE_URL"] == given["workspace"]["WORKSPACE_PUBLIC_BASE_URL"]
+    evaluations = urlsplit(given["workspace"]["WORKSPACE_EVALUATIONS_URL"])
+    assert (evaluations.hostname, evaluations.port) == ("evaluations", APP_SERVICES["evaluations"][2])
 
 
 def test_interpolation_helper():

@@ -39,3 +39,19 @@ def test_a_service_signs_in_as_its_own_user(tmp_path):
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ValueError, match="empty"):
         credentials(ServiceSettings(mongo_username="nominations", mongo_password_file=str(tmp_path / "empty")))
+
+
+def test_init_gives_the_workspace_a_token_for_the_criteria(tmp_path, capsys):
+    import asyncio
+
+    from deploy.compose_secrets import WORKSPACE_TOKEN
+    from shared.readers import TokenFile
+
+    readers = tmp_path / "trust" / "readers.yaml"
+    assert main(["secrets", "init", "--dir", str(tmp_path / "s"), "--readers", str(readers)]) == 0
+    token = (tmp_path / "s" / WORKSPACE_TOKEN).read_text().strip()
+    reader = asyncio.run(TokenFile(readers).reader(token))
+    assert reader.subject == "workspace" and not (reader.programme or reader.units or reader.evaluators)
+    before = readers.read_text()
+    assert main(["secrets", "init", "--dir", str(tmp_path / "s"), "--readers", str(readers)]) == 0
+    assert readers.read_text() == before  # kept: no second token

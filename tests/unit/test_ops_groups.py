@@ -11,7 +11,9 @@ APPS = {
     "nominations": ("services.nominations.app", "services.nominations.settings", "NominationsSettings"),
     "evaluations": ("services.evaluations.app", "services.evaluations.settings", "EvaluationsSettings"),
     "notifications": ("services.notifications.app", "services.notifications.settings", "NotificationsSettings"),
+    "workspace": ("services.workspace.app", "services.workspace.settings", "WorkspaceSettings"),
 }
+SECRETS = {"workspace": {"link_secret": "l" * 40, "session_secret": "s" * 40}}
 
 
 @pytest.fixture
@@ -27,7 +29,7 @@ def made_subscriptions(monkeypatch, tmp_path) -> set[groups.Subscription]:
     for service, (app_module, settings_module, settings_class) in APPS.items():
         settings = getattr(importlib.import_module(settings_module), settings_class)(
             signing_key=str(keyring.key_file(service)), trust_registry=str(keyring.trust_file),
-            readers_file=str(keyring.readers_file))
+            readers_file=str(keyring.readers_file), **SECRETS.get(service, {}))
         importlib.import_module(app_module).create_app(settings)
     return seen
 
@@ -37,7 +39,7 @@ def test_the_list_matches_the_subscribe_calls_of_the_services(made_subscriptions
 
 
 def test_lookups():
-    assert groups.SERVICES == ("nominations", "evaluations", "notifications")
+    assert groups.SERVICES == ("nominations", "evaluations", "notifications", "workspace")
     assert {s.service for s in groups.readers("exemplars.directory")} == set(groups.SERVICES)
     assert [s.name for s in groups.of_service("nominations")] == ["intake", "directory", "evaluations"]
     assert groups.subscription("evaluations", "intake").topic == "exemplars.evaluations.intake"

@@ -1,0 +1,38 @@
+"""The link a mail carries to the task it asks for: into the workspace, signed in as its
+recipient (shared/links.py). Only mails that ask a person to act carry one, and only when the
+workspace's address and the link secret are set."""
+
+import datetime as dt
+
+from pydantic import SecretStr
+
+from shared import links
+from shared.envelope import Event
+from shared.links import TaskLink
+
+# Templates that ask their (staff) recipient to score or declare a conflict on an evaluation.
+ASSIGNMENT_TEMPLATES = frozenset({"panel_assigned", "evaluation_reminder", "evaluation_overdue",
+                                  "evaluator_replacement"})
+
+
+class ActionLinks:
+    def __init__(self, base_url: str, secret: SecretStr, days: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._secret = secret.get_secret_value().encode("utf-8")
+        self.days = days
+
+    @classmethod
+    def from_settings(cls, settings) -> "ActionLinks | None":
+        if not (settings.workspace_url and settings.link_secret):
+            return None
+        return cls(settings.workspace_url, settings.link_secret, settings.link_days)
+
+    def for_delivery(self, delivery: dict, event: Event, now: dt.datetime) -> str | None:
+        """The link for `delivery`, or None. Its id is the delivery's: the mail sent again
+        after a failure carries a link that is still the one link."""
+        nomination_id = getattr(event.data, "nomination_id", None)
+        if delivery["template"] not in ASSIGNMENT_TEMPLATES or delivery["recipient_kind"] != "staff" or not nomination_id:
+            return None
+        link = TaskLink(delivery["_id"], delivery["recipient_id"], links.assignment_task(nomination_id),
+                        now + dt.timedelta(days=self.days))
+        return f"{self.base_url}/signin?t={links.mint(self._secret, link)}"

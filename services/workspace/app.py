@@ -1,0 +1,72 @@
+"""The workspace: broker, subscribers (its projection), the web pages, lifespan."""
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.workspace import web
+from services.workspace.criteria import CriteriaSource
+from services.workspace.handlers import Workspace
+from services.workspace.settings import WorkspaceSettings
+from services.workspace.store import WorkspaceStore
+from shared import asyncapi, kafka, mongo, topics
+from shared.credentials import Credentials
+from shared.envelope import Event
+from shared.http import service_api, with_operations
+from shared.metrics import ServiceMetrics
+from shared.outages import until_available
+
+SERVICE = "workspace"
+DESCRIPTION = """The workspace: the web pages where the people the programme addresses act on it.
+It reads its own projection of the directory, nominations and evaluations topics, and writes
+only by publishing signed events to the intake topics, for the person signed in."""
+INTAKE_OF = {"evaluation.score_submitted": topics.EVALUATIONS_INTAKE,
+             "evaluation.conflict_declared": topics.EVALUATIONS_INTAKE}
+log = logging.getLogger("exemplars.workspace")
+
+
+def create_app(settings: WorkspaceSettings) -> FastAPI:
+    client = mongo.connect(settings)
+    store = WorkspaceStore(client[settings.mongo_database])
+    credentials = Credentials.from_settings(settings, SERVICE, web.SOURCE)  # refuses to start without them
+    criteria = CriteriaSource(settings.evaluations_url, settings.evaluations_token_file)
+
+    metrics = ServiceMetrics(SERVICE)
+    broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, Workspace(), store.documents, settings, credentials))
+    for topic in sorted(set(INTAKE_OF.values())):  # declared for the AsyncAPI document
+        broker.publisher(topic, title=f"{topic} (workspace)",
+                         description="What people do in the workspace, signed as acting for them.")
+
+    async def publish(event: Event, person: str) -> None:
+        """Signed by the workspace as acting for `person` (the signed `actor` the trust
+        registry's `signed_person` grant checks), confirmed by the broker."""
+        await kafka.publish(broker, kafka.outgoing(INTAKE_OF[event.type], [event], credentials.signer, actor=person),
+                            settings)
+
+    async def readiness() -> dict[str, bool]:
+        return {"mongo": await mongo.ping(client), "kafka": await broker.ping(timeout=2.0)}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await until_available(store.ensure_indexes, "creating indexes")
+        await broker.start()
+        if settings.dev_sign_in:
+            log.warning("WORKSPACE_DEV_SIGN_IN is on: anyone reaching this address may act as anyone. Local run only.")
+        log.info("workspace started")
+        try:
+            yield
+        finally:
+            await broker.stop()
+            await criteria.close()
+            await client.close()
+            log.info("workspace stopped")
+
+    api = service_api(SERVICE, readiness, lifespan)
+    web.mount(api, settings, store, criteria, publish)
+
+    def document() -> dict:
+        return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION)
+
+    return with_operations(api, metrics, document, settings)

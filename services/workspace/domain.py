@@ -1,0 +1,175 @@
+"""The workspace's rules, without I/O: who may open a task, what a score sheet form must hold
+before anything is published, and the signed session a browser keeps.
+
+A form is checked against what the evaluations service checks (every criterion of the set
+scored, within 0..maximum; gates among the set's; a comment within its length), so what the
+workspace publishes is never refused for a form reason. Each error is a Vietnamese sentence
+for the field it belongs to.
+"""
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import math
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.events.base import LONG_TEXT_MAX, TEXT_MAX
+
+OPEN = ("open", "panel_incomplete")  # the evaluation statuses a sheet may still be sent in
+
+GATE_PASSED, GATE_FAILED, GATE_NONE = "passed", "failed", ""
+
+
+# ---- who may open what ------------------------------------------------------------------------
+
+
+def on_panel(assignment: Mapping[str, Any], person: str) -> bool:
+    return person in assignment.get("panel", [])
+
+
+def scoring_open(assignment: Mapping[str, Any]) -> bool:
+    return assignment.get("status") in OPEN
+
+
+# ---- the score sheet --------------------------------------------------------------------------
+
+
+@dataclass
+class SheetForm:
+    """What the form held: kept as typed, to show again next to its errors."""
+
+    scores: dict[str, str] = field(default_factory=dict)
+    gates: dict[str, str] = field(default_factory=dict)
+    comment: str = ""
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str], criteria: Mapping[str, Any]) -> "SheetForm":
+        return cls(scores={c["id"]: form.get(f"score.{c['id']}", "").strip() for c in criteria["criteria"]},
+                   gates={g["id"]: form.get(f"gate.{g['id']}", GATE_NONE) for g in criteria.get("gates", [])},
+                   comment=form.get("comment", "").strip())
+
+    @classmethod
+    def from_draft(cls, draft: Mapping[str, Any] | None) -> "SheetForm":
+        if not draft:
+            return cls()
+        return cls(scores=dict(draft.get("scores", {})), gates=dict(draft.get("gates", {})),
+                   comment=draft.get("comment", ""))
+
+    def as_draft(self) -> dict[str, Any]:
+        return {"scores": self.scores, "gates": self.gates, "comment": self.comment}
+
+
+@dataclass(frozen=True)
+class Sheet:
+    scores: dict[str, float]
+    gates: dict[str, bool]
+    comment: str | None
+
+
+def parse_score(text: str) -> float | None:
+    """"7,5" or "7.5" -> 7.5 (Vietnamese write a decimal comma); None when it is no number."""
+    try:
+        value = float(text.replace(",", ".", 1))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def check_sheet(form: SheetForm, criteria: Mapping[str, Any], *, complete: bool) -> tuple[Sheet | None, dict[str, str]]:
+    """The sheet to send, or the errors by form field. A draft (`complete` False) may leave
+    scores empty; a sheet to send scores every criterion."""
+    errors: dict[str, str] = {}
+    scores: dict[str, float] = {}
+    for criterion in criteria["criteria"]:
+        name, maximum, text = f"score.{criterion['id']}", criterion["maximum"], form.scores.get(criterion["id"], "")
+        if not text:
+            if complete:
+                errors[name] = (f"Chưa chấm tiêu chí “{criterion['name']}”: "
+                                f"nhập điểm từ 0 đến {number(maximum)}.")
+            continue
+        value = parse_score(text)
+        if value is None:
+            errors[name] = (f"Điểm tiêu chí “{criterion['name']}”: “{text}” không phải là số, "
+                            f"nhập từ 0 đến {number(maximum)}.")
+        elif not 0 <= value <= maximum:
+            errors[name] = f"Điểm tiêu chí “{criterion['name']}” phải từ 0 đến {number(maximum)}."
+        else:
+            scores[criterion["id"]] = value
+    gates: dict[str, bool] = {}
+    known = {g["id"] for g in criteria.get("gates", [])}
+    for gate_id, choice in form.gates.items():
+        if gate_id not in known or choice not in (GATE_PASSED, GATE_FAILED, GATE_NONE):
+            errors[f"gate.{gate_id}"] = "Lựa chọn không hợp lệ."
+        elif choice:
+            gates[gate_id] = choice == GATE_PASSED
+    if len(form.comment) > LONG_TEXT_MAX:
+        errors["comment"] = f"Nhận xét dài quá {LONG_TEXT_MAX} ký tự."
+    if errors:
+        return None, errors
+    return Sheet(scores, gates, form.comment or None), {}
+
+
+def check_conflict_reason(reason: str) -> str | None:
+    """The error for a conflict-of-interest reason, or None."""
+    if not reason.strip():
+        return ("Nêu lý do xung đột lợi ích (ví dụ: có quan hệ công tác hoặc gia đình với tập thể, "
+                "cá nhân được đề cử).")
+    if len(reason) > TEXT_MAX:
+        return f"Lý do dài quá {TEXT_MAX} ký tự."
+    return None
+
+
+def number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value).replace(".", ",")
+
+
+# ---- the session ------------------------------------------------------------------------------
+
+SESSION_PURPOSE = b"exemplars workspace session v1\n"
+
+
+@dataclass(frozen=True)
+class Session:
+    person: str
+    expires: dt.datetime
+    csrf: str  # the token every form of this session carries
+
+    @classmethod
+    def new(cls, person: str, now: dt.datetime, hours: float) -> "Session":
+        return cls(person, now + dt.timedelta(hours=hours), secrets.token_urlsafe(24))
+
+
+def seal(secret: bytes, session: Session) -> str:
+    payload = json.dumps({"p": session.person, "e": int(session.expires.timestamp()), "c": session.csrf},
+                         separators=(",", ":")).encode("utf-8")
+    mac = hmac.new(secret, SESSION_PURPOSE + payload, hashlib.sha256).digest()
+    return f"{_b64(payload)}.{_b64(mac)}"
+
+
+def unseal(secret: bytes, cookie: str | None, now: dt.datetime) -> Session | None:
+    """The session a cookie holds, or None (absent, altered or expired)."""
+    if not cookie:
+        return None
+    try:
+        encoded, _, mac = cookie.partition(".")
+        payload = _unb64(encoded)
+        if not hmac.compare_digest(_unb64(mac), hmac.new(secret, SESSION_PURPOSE + payload, hashlib.sha256).digest()):
+            return None
+        fields = json.loads(payload)
+        session = Session(str(fields["p"]), dt.datetime.fromtimestamp(int(fields["e"]), dt.UTC), str(fields["c"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return session if session.expires > now else None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

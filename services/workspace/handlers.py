@@ -1,0 +1,151 @@
+"""The workspace's projection: what its pages show, from the topics, with no I/O here
+(`shared.unit_of_work` loads what `needs` names, runs `decide`, commits).
+
+Documents (collection: id -> fields):
+- staff, units: the directory's names, units and roles (no addresses: the workspace mails nobody);
+- nominations: nomination id -> the file as accepted (nominee, summary, achievements, evidence);
+- assignments: nomination id -> the evaluation: panel, deadline, criteria set, status, result;
+- refusals: input id -> the evaluations service's coded refusal of an input (ours included).
+
+The workspace publishes nothing in answer: what people do is published by its web side.
+"""
+
+from dataclasses import dataclass
+
+from shared import topics
+from shared.envelope import Event
+from shared.events import (
+    EvaluationCancelled,
+    EvaluationCompleted,
+    EvaluatorReplaced,
+    ExemplarNotRecognized,
+    ExemplarRecognized,
+    InputRejected,
+    NominationAccepted,
+    NominationWithdrawn,
+    PanelAssigned,
+    PanelIncomplete,
+    StaffRegistered,
+    StaffRemoved,
+    UnitRegistered,
+)
+from shared.unit_of_work import NOTHING, Create, Decision, Needs, Put, View
+
+STAFF, UNITS, NOMINATIONS, ASSIGNMENTS, REFUSALS = "staff", "units", "nominations", "assignments", "refusals"
+
+
+@dataclass
+class Workspace:
+    def routes(self) -> dict[str, dict[str, object]]:
+        return {
+            topics.DIRECTORY: {"unit.registered": self.unit_registered, "staff.registered": self.staff_registered,
+                               "staff.removed": self.staff_removed},
+            topics.NOMINATIONS: {"nomination.accepted": self.nomination_accepted,
+                                 "nomination.withdrawn": self.nomination_withdrawn},
+            topics.EVALUATIONS: {"evaluation.panel_assigned": self.panel, "evaluation.panel_incomplete": self.panel,
+                                 "evaluation.evaluator_replaced": self.evaluator_replaced,
+                                 "evaluation.completed": self.completed, "evaluation.cancelled": self.cancelled,
+                                 "exemplar.recognized": self.decided, "exemplar.not_recognized": self.decided,
+                                 "evaluation.input_rejected": self.input_rejected},
+        }
+
+    def __post_init__(self) -> None:
+        self._by_type = {t: handler for by_type in self.routes().values() for t, handler in by_type.items()}
+
+    def needs(self, event: Event) -> Needs:
+        data = event.data
+        match data:
+            case UnitRegistered():
+                return {UNITS: [data.unit_id]}
+            case StaffRegistered() | StaffRemoved():
+                return {STAFF: [data.staff_id]}
+            case NominationAccepted() | NominationWithdrawn():
+                return {NOMINATIONS: [data.nomination_id]}
+            case InputRejected():
+                return {}
+        return {ASSIGNMENTS: [data.nomination_id]}
+
+    def decide(self, view: View, event: Event) -> Decision:
+        return self._by_type[event.type](view, event)
+
+    # ---- directory -------------------------------------------------------------------------
+
+    def unit_registered(self, view: View, event: Event) -> Decision:
+        unit: UnitRegistered = event.data
+        return Decision.of(Put(UNITS, {"_id": unit.unit_id, "name": unit.name, "parent_id": unit.parent_id}))
+
+    def staff_registered(self, view: View, event: Event) -> Decision:
+        staff: StaffRegistered = event.data
+        return Decision.of(Put(STAFF, {"_id": staff.staff_id, "name": staff.full_name, "unit_id": staff.unit_id,
+                                       "position": staff.position, "roles": [r.value for r in staff.roles],
+                                       "removed": False}))
+
+    def staff_removed(self, view: View, event: Event) -> Decision:
+        stored = view.get(STAFF, event.data.staff_id)
+        if stored is None or stored["unit_id"] != event.data.unit_id:
+            return NOTHING
+        return Decision.of(Put(STAFF, {**stored, "removed": True}))
+
+    # ---- nominations -----------------------------------------------------------------------
+
+    def nomination_accepted(self, view: View, event: Event) -> Decision:
+        nom: NominationAccepted = event.data
+        file = nom.model_dump(mode="json", include={"unit_id", "year", "field", "movement", "title", "summary",
+                                                    "achievements", "evidence", "started_on", "nominee"})
+        return Decision.of(Put(NOMINATIONS, {"_id": nom.nomination_id, **file, "status": "accepted",
+                                             "accepted_at": event.time}))
+
+    def nomination_withdrawn(self, view: View, event: Event) -> Decision:
+        stored = view.get(NOMINATIONS, event.data.nomination_id)
+        return Decision.of(Put(NOMINATIONS, {**stored, "status": "withdrawn"})) if stored else NOTHING
+
+    # ---- evaluations -----------------------------------------------------------------------
+
+    def panel(self, view: View, event: Event) -> Decision:
+        data: PanelAssigned | PanelIncomplete = event.data
+        stored = view.get(ASSIGNMENTS, data.nomination_id) or {"_id": data.nomination_id, "recused": []}
+        if isinstance(data, PanelAssigned):
+            fields = {"unit_id": data.unit_id, "year": data.year, "field": data.field.value,
+                      "nominee_kind": data.nominee_kind.value, "title": data.title,
+                      "criteria": data.criteria.model_dump(), "panel": list(data.evaluators),
+                      "deadline": data.deadline.isoformat(), "status": "open"}
+        else:
+            fields = {"unit_id": data.unit_id, "title": data.title, "panel": list(data.assigned),
+                      "status": "panel_incomplete"}
+        return Decision.of(Put(ASSIGNMENTS, {**stored, **fields}))
+
+    def evaluator_replaced(self, view: View, event: Event) -> Decision:
+        data: EvaluatorReplaced = event.data
+        stored = view.get(ASSIGNMENTS, data.nomination_id)
+        if stored is None:
+            return NOTHING
+        panel = [m for m in stored["panel"] if m != data.recused_id]
+        if data.replacement_id and data.replacement_id not in panel:
+            panel.append(data.replacement_id)
+        return Decision.of(Put(ASSIGNMENTS, {**stored, "panel": panel, "deadline": data.deadline.isoformat(),
+                                             "recused": sorted({*stored.get("recused", []), data.recused_id})}))
+
+    def completed(self, view: View, event: Event) -> Decision:
+        data: EvaluationCompleted = event.data
+        stored = view.get(ASSIGNMENTS, data.nomination_id)
+        if stored is None:
+            return NOTHING
+        result = data.model_dump(mode="json", include={"total", "breakdown", "gates", "outcome", "evaluator_totals",
+                                                       "divergent", "spread"})
+        return Decision.of(Put(ASSIGNMENTS, {**stored, "status": "completed", "result": result}))
+
+    def cancelled(self, view: View, event: Event) -> Decision:
+        data: EvaluationCancelled = event.data
+        stored = view.get(ASSIGNMENTS, data.nomination_id)
+        return Decision.of(Put(ASSIGNMENTS, {**stored, "status": "cancelled"})) if stored else NOTHING
+
+    def decided(self, view: View, event: Event) -> Decision:
+        data: ExemplarRecognized | ExemplarNotRecognized = event.data
+        stored = view.get(ASSIGNMENTS, data.nomination_id)
+        return Decision.of(Put(ASSIGNMENTS, {**stored, "status": "decided"})) if stored else NOTHING
+
+    def input_rejected(self, view: View, event: Event) -> Decision:
+        data: InputRejected = event.data
+        return Decision.of(Create(REFUSALS, {"_id": data.input_id, "input_type": data.input_type,
+                                          "subject": data.subject, "sender_id": data.sender_id,
+                                          "reasons": [r.model_dump() for r in data.reasons], "at": event.time}))

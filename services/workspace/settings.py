@@ -1,0 +1,33 @@
+from pydantic import SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class WorkspaceSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="WORKSPACE_", extra="ignore")
+
+    http_port: int = 8004
+    mongo_database: str = "exemplars_workspace"
+    # Where people reach the workspace (the links in the mails start with it).
+    public_base_url: str = "http://127.0.0.1:8004"
+    # Shared with the notifications service, which mints the links it mails (shared/links.py).
+    link_secret: SecretStr | None = None
+    # Signs the session cookies; rotating it signs everybody out.
+    session_secret: SecretStr | None = None
+    session_hours: float = 8.0
+    # Cookies only over HTTPS: off for the local run on plain http://127.0.0.1 alone.
+    cookie_secure: bool = True
+    # The local run's sign-in page listing the directory's people: never in production.
+    dev_sign_in: bool = False
+    # The criteria sets come from the evaluations service's read API, with a token of ours.
+    evaluations_url: str = "http://127.0.0.1:8002"
+    evaluations_token_file: str | None = None
+
+    @model_validator(mode="after")
+    def _secrets_are_set(self) -> "WorkspaceSettings":
+        for name in ("link_secret", "session_secret"):
+            secret = getattr(self, name)
+            if secret is None or len(secret.get_secret_value()) < 32:
+                raise ValueError(f"{name} must be set, at least 32 characters")
+        return self

@@ -1,0 +1,98 @@
+"""The workspace's database: the projection (written through the unit of work, handlers.py)
+and what its web side keeps of its own:
+
+- drafts: (nomination, evaluator) -> a score sheet saved and not sent;
+- submissions: event id -> what a form published (one per form: a second click finds it);
+- used_links: link id -> who signed in with it, when (a link works once).
+"""
+
+import datetime as dt
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.workspace.handlers import ASSIGNMENTS, NOMINATIONS, REFUSALS, STAFF, UNITS
+from shared.documents import MongoDocuments
+from shared.mongo import ensure_indexes
+from shared.unit_of_work import REVISION
+
+DRAFTS, SUBMISSIONS, USED_LINKS = "drafts", "submissions", "used_links"
+HIDDEN = {REVISION: 0}
+
+
+class WorkspaceStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.db = db
+        self.documents = MongoDocuments(db)
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.db, {
+            ASSIGNMENTS: [IndexModel([("panel", ASCENDING)])],
+            SUBMISSIONS: [IndexModel([("nomination_id", ASCENDING), ("person", ASCENDING)])],
+            STAFF: [IndexModel([("roles", ASCENDING)])],
+        })
+
+    # ---- the projection ----------------------------------------------------------------------
+
+    async def person(self, staff_id: str) -> dict | None:
+        doc = await self.db[STAFF].find_one({"_id": staff_id}, HIDDEN)
+        return doc if doc and not doc.get("removed") else None
+
+    async def people(self, limit: int = 500) -> list[dict]:
+        """The directory's current people, by unit and name (the development sign-in lists them)."""
+        cursor = self.db[STAFF].find({"removed": False}, HIDDEN).sort([("unit_id", ASCENDING), ("name", ASCENDING)])
+        return await cursor.limit(limit).to_list()
+
+    async def unit_names(self) -> dict[str, str]:
+        return {doc["_id"]: doc["name"] async for doc in self.db[UNITS].find({}, {"name": 1})}
+
+    async def assignments_of(self, person: str) -> list[dict]:
+        cursor = self.db[ASSIGNMENTS].find({"panel": person}, HIDDEN).sort([("deadline", ASCENDING), ("_id", ASCENDING)])
+        return await cursor.to_list()
+
+    async def assignment(self, nomination_id: str) -> dict | None:
+        return await self.db[ASSIGNMENTS].find_one({"_id": nomination_id}, HIDDEN)
+
+    async def nomination(self, nomination_id: str) -> dict | None:
+        return await self.db[NOMINATIONS].find_one({"_id": nomination_id}, HIDDEN)
+
+    async def refusals(self, input_ids: list[str]) -> dict[str, dict]:
+        return {doc["_id"]: doc async for doc in self.db[REFUSALS].find({"_id": {"$in": input_ids}}, HIDDEN)}
+
+    # ---- the web side's own ------------------------------------------------------------------
+
+    async def draft(self, nomination_id: str, person: str) -> dict | None:
+        return await self.db[DRAFTS].find_one({"_id": f"{nomination_id}|{person}"})
+
+    async def save_draft(self, nomination_id: str, person: str, sheet: dict[str, Any], now: dt.datetime) -> None:
+        await self.db[DRAFTS].replace_one({"_id": f"{nomination_id}|{person}"},
+                                          {"nomination_id": nomination_id, "person": person, **sheet, "saved_at": now},
+                                          upsert=True)
+
+    async def claim_submission(self, event_id: str, kind: str, nomination_id: str, person: str,
+                               now: dt.datetime) -> dict | None:
+        """Record that a form publishes event `event_id`; None when it is new, else what an
+        earlier press of the same form recorded (a double click publishes nothing more)."""
+        try:
+            await self.db[SUBMISSIONS].insert_one({"_id": event_id, "kind": kind, "nomination_id": nomination_id,
+                                                   "person": person, "at": now, "published": False})
+            return None
+        except DuplicateKeyError:
+            return await self.db[SUBMISSIONS].find_one({"_id": event_id})
+
+    async def mark_published(self, event_id: str) -> None:
+        await self.db[SUBMISSIONS].update_one({"_id": event_id}, {"$set": {"published": True}})
+
+    async def submissions(self, nomination_id: str, person: str) -> list[dict]:
+        cursor = self.db[SUBMISSIONS].find({"nomination_id": nomination_id, "person": person}).sort("at", ASCENDING)
+        return await cursor.to_list()
+
+    async def use_link(self, link_id: str, person: str, now: dt.datetime) -> bool:
+        """True the first time a link is used, False ever after."""
+        try:
+            await self.db[USED_LINKS].insert_one({"_id": link_id, "person": person, "at": now})
+            return True
+        except DuplicateKeyError:
+            return False

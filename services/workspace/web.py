@@ -1,0 +1,295 @@
+"""The workspace's pages: signing in from a mail's link, an evaluator's assignments and score
+sheet. Server-rendered, every task a plain HTML form (no script needed), in Vietnamese.
+
+Every form carries the session's CSRF token; a form that publishes carries the id of the
+event it will publish, made when the form was drawn, so a double click or a resubmitted
+page publishes that one event, not two.
+"""
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from services.workspace import domain
+from services.workspace.criteria import CriteriaSource, CriteriaUnavailable
+from services.workspace.domain import Session, SheetForm
+from services.workspace.settings import WorkspaceSettings
+from services.workspace.store import WorkspaceStore
+from shared import links
+from shared.envelope import Event, new_event
+from shared.events import ConflictDeclared, ScoreSubmitted
+from shared.links import LinkRefused
+from shared.vocabulary import FIELD_NAMES_VI, NOMINEE_KIND_NAMES_VI, Field, NomineeKind
+
+log = logging.getLogger("exemplars.workspace")
+
+HERE = Path(__file__).parent
+COOKIE = "exemplars_session"
+SOURCE = "urn:exemplars:workspace"
+PUBLISH_TIMEOUT = 10.0  # seconds a form waits for the broker before saying "try again"
+
+Publish = Callable[[Event, str], Awaitable[None]]  # (event, the person it is done for)
+
+LINK_REFUSALS = {
+    "malformed": "Liên kết không hợp lệ. Hãy mở lại liên kết trong thư, đủ cả đường dẫn.",
+    "forged": "Liên kết không hợp lệ. Hãy mở lại liên kết trong thư, đủ cả đường dẫn.",
+    "expired": "Liên kết đã hết hạn. Hãy dùng liên kết trong thư nhắc việc mới nhất.",
+    "used": "Liên kết này đã được dùng để đăng nhập. Mỗi liên kết chỉ dùng được một lần.",
+    "other_person": "Liên kết này dành cho người khác. Đăng xuất trước nếu đây là máy dùng chung.",
+    "unknown_person": "Không tìm thấy người được giao việc trong danh bạ hiện hành.",
+}
+NOT_ON_PANEL = ("Không mở được hồ sơ", "Đồng chí không có trong Hội đồng đánh giá hồ sơ này.")
+NO_CRITERIA = ("Chưa mở được phiếu chấm",
+               "Chưa tải được bộ tiêu chí từ dịch vụ đánh giá. Vui lòng thử lại sau ít phút.")
+STALE_FORM = ("Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang và gửi lại.")
+NOT_SENT = ("Chưa gửi được", "Hệ thống chưa gửi được. Hãy bấm gửi lại: việc này không tạo bản gửi thứ hai.")
+STATUS_NAMES = {"open": "Đang chấm", "panel_incomplete": "Chờ đủ thành viên", "completed": "Đã chấm xong",
+                "decided": "Đã có quyết định", "cancelled": "Đã hủy"}
+
+
+def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, criteria: CriteriaSource,
+          publish: Publish, now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(field_name=_field_name, kind_name=_kind_name, status_name=_status_name,
+                                 vi_date=_vi_date, number=domain.number)
+    api.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    link_secret = settings.link_secret.get_secret_value().encode()  # type: ignore[union-attr]
+    session_secret = settings.session_secret.get_secret_value().encode()  # type: ignore[union-attr]
+
+    def session_of(request: Request) -> Session | None:
+        return domain.unseal(session_secret, request.cookies.get(COOKIE), now())
+
+    async def page(request: Request, name: str, session: Session | None, status: int = 200, **context: Any) -> Response:
+        person = await store.person(session.person) if session else None
+        return templates.TemplateResponse(request, name, {"session": session, "me": person, **context},
+                                          status_code=status)
+
+    async def message(request: Request, title: str, text: str, status: int, session: Session | None = None) -> Response:
+        return await page(request, "message.html", session, status, title=title, text=text)
+
+    def signed_in(response: Response, person: str) -> Response:
+        session = Session.new(person, now(), settings.session_hours)
+        response.set_cookie(COOKIE, domain.seal(session_secret, session), max_age=int(settings.session_hours * 3600),
+                            httponly=True, secure=settings.cookie_secure, samesite="lax", path="/")
+        return response
+
+    async def form_of(request: Request, session: Session) -> dict[str, str] | None:
+        """The posted form, or None when its CSRF token is not this session's."""
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        return form if form.get("csrf") == session.csrf else None
+
+    # ---- signing in ----------------------------------------------------------------------------
+
+    @api.get("/", response_class=HTMLResponse)
+    async def home(request: Request) -> Response:
+        if session_of(request):
+            return RedirectResponse("/assignments", status_code=303)
+        return await page(request, "signin.html", None, dev=settings.dev_sign_in)
+
+    @api.get("/signin", response_class=HTMLResponse)
+    async def confirm_link(request: Request, t: str = "") -> Response:
+        """A link is used by pressing the button, not by opening it: mail scanners open links."""
+        session = session_of(request)
+        try:
+            link = links.read(link_secret, t, now())
+        except LinkRefused as refused:
+            return await message(request, "Không đăng nhập được", LINK_REFUSALS[refused.reason], 403, session)
+        if session and session.person != link.person:
+            return await message(request, "Không đăng nhập được", LINK_REFUSALS["other_person"], 403, session)
+        person = await store.person(link.person)
+        if person is None:
+            return await message(request, "Không đăng nhập được", LINK_REFUSALS["unknown_person"], 403, session)
+        return await page(request, "signin_link.html", session, token=t, person=person, task=_task_path(link.task))
+
+    @api.post("/signin")
+    async def use_link(request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        session = session_of(request)
+        try:
+            link = links.read(link_secret, form.get("t", ""), now())
+        except LinkRefused as refused:
+            return await message(request, "Không đăng nhập được", LINK_REFUSALS[refused.reason], 403, session)
+        if session and session.person != link.person:
+            return await message(request, "Không đăng nhập được", LINK_REFUSALS["other_person"], 403, session)
+        if await store.person(link.person) is None:
+            return await message(request, "Không đăng nhập được", LINK_REFUSALS["unknown_person"], 403, session)
+        if not await store.use_link(link.link_id, link.person, now()):
+            if session and session.person == link.person:  # already in, with this very link
+                return RedirectResponse(_task_path(link.task), status_code=303)
+            return await message(request, "Không đăng nhập được", LINK_REFUSALS["used"], 403, session)
+        log.info("%s signed in with link %s for %s", link.person, link.link_id, link.task)
+        return signed_in(RedirectResponse(_task_path(link.task), status_code=303), link.person)
+
+    @api.get("/dev/signin", response_class=HTMLResponse)
+    async def dev_people(request: Request) -> Response:
+        if not settings.dev_sign_in:
+            return await message(request, "Không có trang này", "Không tìm thấy trang.", 404)
+        return await page(request, "dev_signin.html", session_of(request), people=await store.people(),
+                          units=await store.unit_names())
+
+    @api.post("/dev/signin")
+    async def dev_sign_in(request: Request) -> Response:
+        if not settings.dev_sign_in:
+            return await message(request, "Không có trang này", "Không tìm thấy trang.", 404)
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        if await store.person(form.get("person", "")) is None:
+            return await message(request, "Không đăng nhập được", LINK_REFUSALS["unknown_person"], 403)
+        log.warning("development sign-in as %s", form["person"])
+        return signed_in(RedirectResponse("/assignments", status_code=303), form["person"])
+
+    @api.post("/signout")
+    async def sign_out(request: Request) -> Response:
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # ---- an evaluator's assignments ------------------------------------------------------------
+
+    @api.get("/assignments", response_class=HTMLResponse)
+    async def assignments(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        mine = await store.assignments_of(session.person)
+        sent = {a["_id"]: bool(await store.submissions(a["_id"], session.person)) for a in mine}
+        return await page(request, "assignments.html", session, assignments=mine, sent=sent)
+
+    async def scoring_page(request: Request, session: Session, nomination_id: str, *, form: SheetForm | None = None,
+                           errors: dict[str, str] | None = None, notice: str | None = None,
+                           conflict_error: str | None = None, conflict_reason: str = "", status: int = 200) -> Response:
+        assignment = await store.assignment(nomination_id)
+        if assignment is None or not domain.on_panel(assignment, session.person):
+            return await message(request, *NOT_ON_PANEL, 403, session)
+        try:
+            criteria = await criteria_source(assignment)
+        except CriteriaUnavailable:
+            return await message(request, *NO_CRITERIA, 503, session)
+        submissions = await store.submissions(nomination_id, session.person)
+        refusals = await store.refusals([s["_id"] for s in submissions])
+        return await page(request, "sheet.html", session, status, assignment=assignment,
+                          nomination=await store.nomination(nomination_id), criteria=criteria,
+                          form=form or SheetForm.from_draft(await store.draft(nomination_id, session.person)),
+                          errors=errors or {}, notice=notice, submissions=submissions, refusals=refusals,
+                          form_id=str(uuid.uuid4()), conflict_error=conflict_error, conflict_reason=conflict_reason,
+                          open=domain.scoring_open(assignment),
+                          units=await store.unit_names())
+
+    async def criteria_source(assignment: dict) -> dict:
+        if "criteria" not in assignment:
+            raise CriteriaUnavailable("the panel is not complete yet")
+        return await criteria.for_assignment(assignment)
+
+    @api.get("/assignments/{nomination_id}", response_class=HTMLResponse)
+    async def assignment_page(request: Request, nomination_id: str) -> Response:
+        session = session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        notice = {"saved": "Đã lưu nháp phiếu chấm.", "sent": "Đã gửi phiếu chấm điểm.",
+                  "declared": "Đã gửi khai báo xung đột lợi ích."}.get(request.query_params.get("done", ""))
+        return await scoring_page(request, session, nomination_id, notice=notice)
+
+    @api.post("/assignments/{nomination_id}/sheet")
+    async def post_sheet(request: Request, nomination_id: str) -> Response:
+        session = session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        form = await form_of(request, session)
+        if form is None:
+            return await message(request, *STALE_FORM, 403, session)
+        assignment = await store.assignment(nomination_id)
+        if assignment is None or not domain.on_panel(assignment, session.person):
+            return await message(request, *NOT_ON_PANEL, 403, session)
+        if not domain.scoring_open(assignment):
+            return await message(request, "Đã hết thời gian chấm", "Việc đánh giá hồ sơ này đã kết thúc.", 409,
+                                 session)
+        try:
+            criteria_set = await criteria_source(assignment)
+        except CriteriaUnavailable:
+            return await message(request, *NO_CRITERIA, 503, session)
+        sheet_form = SheetForm.from_form(form, criteria_set)
+        sending = form.get("action") == "submit"
+        sheet, errors = domain.check_sheet(sheet_form, criteria_set, complete=sending)
+        if errors:
+            return await scoring_page(request, session, nomination_id, form=sheet_form, errors=errors, status=422)
+        await store.save_draft(nomination_id, session.person, sheet_form.as_draft(), now())
+        if not sending:
+            return RedirectResponse(f"/assignments/{nomination_id}?done=saved", status_code=303)
+        assert sheet is not None  # no errors: check_sheet made it
+        event = new_event(ScoreSubmitted(nomination_id=nomination_id, evaluator_id=session.person,
+                                         scores=sheet.scores, gates=sheet.gates, comment=sheet.comment),
+                          key=nomination_id, source=SOURCE, id_parts=(_form_id(form),))
+        return await publish_once(request, session, event, "score", nomination_id, "sent")
+
+    @api.post("/assignments/{nomination_id}/conflict")
+    async def post_conflict(request: Request, nomination_id: str) -> Response:
+        session = session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        form = await form_of(request, session)
+        if form is None:
+            return await message(request, *STALE_FORM, 403, session)
+        assignment = await store.assignment(nomination_id)
+        if assignment is None or not domain.on_panel(assignment, session.person):
+            return await message(request, *NOT_ON_PANEL, 403, session)
+        reason = form.get("reason", "").strip()
+        if error := domain.check_conflict_reason(reason):
+            return await scoring_page(request, session, nomination_id, conflict_error=error, conflict_reason=reason,
+                                      status=422)
+        event = new_event(ConflictDeclared(nomination_id=nomination_id, evaluator_id=session.person, reason=reason),
+                          key=nomination_id, source=SOURCE, id_parts=(_form_id(form),))
+        return await publish_once(request, session, event, "conflict", nomination_id, "declared")
+
+    async def publish_once(request: Request, session: Session, event: Event, kind: str, nomination_id: str,
+                           done: str) -> Response:
+        earlier = await store.claim_submission(event.id, kind, nomination_id, session.person, now())
+        if earlier is None or not earlier.get("published"):  # new, or an earlier press that did not get through
+            try:
+                await asyncio.wait_for(publish(event, session.person), PUBLISH_TIMEOUT)
+            except (TimeoutError, Exception):  # noqa: BLE001 - said to the person, who may press again
+                log.warning("publishing %s for %s failed", event.type, session.person, exc_info=True)
+                return await message(request, *NOT_SENT, 503, session)
+            await store.mark_published(event.id)
+        return RedirectResponse(f"/assignments/{nomination_id}?done={done}", status_code=303)
+
+
+def _form_id(form: dict[str, str]) -> str:
+    """The id the form was drawn with (a UUID; the event's id derives from it), or a new one
+    for a form that lost it."""
+    try:
+        return str(uuid.UUID(form.get("form_id", "")))
+    except ValueError:
+        return str(uuid.uuid4())
+
+
+def _field_name(value: str) -> str:
+    return FIELD_NAMES_VI.get(Field(value), value) if value in Field._value2member_map_ else value
+
+
+def _kind_name(value: str) -> str:
+    return NOMINEE_KIND_NAMES_VI.get(NomineeKind(value), value) if value in NomineeKind._value2member_map_ else value
+
+
+def _status_name(value: str) -> str:
+    return STATUS_NAMES.get(value, value)
+
+
+def _task_path(task: str) -> str:
+    kind, _, subject = task.partition(":")
+    return f"/assignments/{subject}" if kind == "assignment" and subject else "/assignments"
+
+
+def _vi_date(value: str | dt.date | None) -> str:
+    if not value:
+        return ""
+    day = dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
+    return day.strftime("%d/%m/%Y")

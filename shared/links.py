@@ -1,0 +1,76 @@
+"""Task links: what a mail carries so that the person it asks to act can sign in to that task.
+
+The notifications service mints a link for each mail that asks for an action; the workspace
+reads it back. Both hold the same secret (`LINK_SECRET`), which nobody else needs. A link
+names its person, its task (`assignment:<nomination id>`...), its expiry and its id (the
+delivery it was mailed in): the workspace accepts it once, for that person and that task.
+
+    <base64url(JSON payload)>.<base64url(HMAC-SHA256(secret, purpose + payload))>
+"""
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+PURPOSE = b"exemplars task link v1\n"  # a token minted for anything else never verifies as a link
+
+
+class LinkRefused(Exception):
+    """Why a link is not accepted: `reason` is `malformed`, `forged` or `expired`."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class TaskLink:
+    link_id: str
+    person: str
+    task: str
+    expires: dt.datetime
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: bytes, payload: bytes) -> bytes:
+    return hmac.new(secret, PURPOSE + payload, hashlib.sha256).digest()
+
+
+def mint(secret: bytes, link: TaskLink) -> str:
+    payload = json.dumps({"i": link.link_id, "p": link.person, "t": link.task,
+                          "e": int(link.expires.timestamp())}, separators=(",", ":")).encode("utf-8")
+    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
+
+
+def read(secret: bytes, token: str, now: dt.datetime) -> TaskLink:
+    """The link `token` stands for, or LinkRefused."""
+    try:
+        encoded, _, mac = token.strip().partition(".")
+        payload, given = _unb64(encoded), _unb64(mac)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise LinkRefused("malformed") from exc
+    if not hmac.compare_digest(given, _mac(secret, payload)):
+        raise LinkRefused("forged")
+    try:
+        fields = json.loads(payload)
+        link = TaskLink(str(fields["i"]), str(fields["p"]), str(fields["t"]),
+                        dt.datetime.fromtimestamp(int(fields["e"]), dt.UTC))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LinkRefused("malformed") from exc
+    if link.expires <= now:
+        raise LinkRefused("expired")
+    return link
+
+
+def assignment_task(nomination_id: str) -> str:
+    return f"assignment:{nomination_id}"

@@ -1,0 +1,214 @@
+"""The workspace in a real browser (the distribution's Chromium, driven by Playwright) over the
+real stack: a panel's mails read back from the SMTP server, each evaluator following their
+mail's link and scoring, the evaluation completing; forms answered next to their fields; a
+link replayed, tampered with or used by another person refused; one event per form however
+often it is sent."""
+
+import datetime as dt
+import os
+import re
+import uuid
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from deploy import demo_data
+from deploy.demo import send
+from deploy.demo_data import MODELS, submission
+from services.notifications.sink import MailSink
+from shared import topics
+from shared.envelope import Event, new_event
+from shared.events import NominationAccepted
+from shared.vocabulary import Role
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.timeout(240)
+
+OFFICER = next(m for m in demo_data.staff() if m.unit_id == "QLDD" and Role.EMULATION_OFFICER in m.roles)
+LINK = re.compile(r"Mở việc cần làm: (\S+)")
+SCREENSHOTS = os.environ.get("WORKSPACE_SCREENSHOTS")  # a directory: the README's pictures are taken here
+
+
+@pytest.fixture(scope="module")
+def mailbox(stack, tmp_path_factory):
+    sink = MailSink(tmp_path_factory.mktemp("workspace-mail"), port=stack.config.smtp_port).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
+async def services(stack, nominations_service, mongo, mailbox):
+    """Evaluations (the session's, if an earlier module started one), notifications mailing
+    only what this module causes, and the workspace."""
+    started = []
+    if not [p for p in stack.services.get("evaluations", []) if p.running]:
+        started.append(await stack.start_service("evaluations"))
+    cutoff = dt.datetime.now(dt.UTC).isoformat()
+    started.append(await stack.start_service("notifications", NOTIFY_AFTER=cutoff, DELIVERY_POLL_SECONDS="0.1",
+                                             DELIVERY_BACKOFF_SECONDS="0.5"))
+    workspace = await stack.start_service("workspace")
+    started.append(workspace)
+    people = len(demo_data.staff())
+    await wait_until(lambda: _count(mongo, "exemplars_workspace", "staff", people), timeout=60,
+                     what="the directory in the workspace")
+    await wait_until(lambda: _count(mongo, "exemplars_notifications", "staff", people), timeout=60,
+                     what="the directory in the notifications view")
+    yield workspace
+    for proc in started:
+        proc.stop()
+        stack.services[proc.name.rsplit("-", 1)[0]].remove(proc)
+
+
+async def _count(mongo, database: str, collection: str, at_least: int) -> bool:
+    return await mongo[database][collection].count_documents({}) >= at_least
+
+
+@pytest.fixture(scope="module")
+async def browser() -> Browser:
+    async with async_playwright() as playwright:
+        # Root in CI: Chromium's sandbox needs a user namespace the container may not give.
+        chromium = await playwright.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                                                    args=["--no-sandbox"])
+        yield chromium
+        await chromium.close()
+
+
+async def panel_links(mailbox: MailSink, assigned: Event) -> dict[str, str]:
+    """Each panel member's address -> the link their "panel assigned" mail carries."""
+    async def found():
+        links = {}
+        for raw, _, _ in list(mailbox.received):
+            mail = BytesParser(policy=policy.default).parsebytes(raw)
+            if mail["X-Exemplars-Event-Id"] == assigned.id:
+                links[mail["To"].addresses[0].addr_spec] = LINK.search(mail.get_body(("plain",)).get_content()).group(1)
+        return links if len(links) >= len(assigned.data.evaluators) else None
+
+    return await wait_until(found, timeout=60, what=f"the panel mails of {assigned.data.nomination_id}")
+
+
+async def sign_in(page: Page, link: str) -> None:
+    await page.goto(link)
+    await page.get_by_role("button", name="Đăng nhập và mở việc được giao").click()
+    await page.wait_for_url(re.compile(r"/assignments/"))
+
+
+async def fill_sheet(page: Page, fraction: float) -> None:
+    for box in await page.locator("input[name^='score.']").all():
+        maximum = float(re.search(r"\((\d+)–(\d+)\)", await page.locator(f"label[for='{await box.get_attribute('id')}']")
+                                  .inner_text()).group(2))
+        await box.fill(f"{maximum * fraction:g}".replace(".", ","))
+
+
+async def test_an_evaluator_scores_from_the_mail_that_asks_them(stack, services, producer, mailbox, browser,
+                                                              topic_log, mongo):
+    nomination_id = f"NOM-WS-{uuid.uuid4().hex[:8]}"
+    sub = submission(nomination_id, OFFICER, 2025, MODELS[0])
+    accepted = NominationAccepted(**sub.model_dump(), accepted_in_year=1, yearly_maximum=2)
+    await send(producer, topics.NOMINATIONS, [new_event(accepted, key=nomination_id, source="urn:exemplars:nominations")])
+    outputs = await topic_log(topics.EVALUATIONS)
+    [assigned] = await outputs.wait_for(
+        lambda: [e for e in outputs.about(nomination_id) if e.type == "evaluation.panel_assigned"], timeout=30,
+        what="the panel")
+    links = await panel_links(mailbox, assigned)
+    staff = {f"{m.staff_id.lower()}@monre.gov.vn": m for m in demo_data.staff()}
+    members = [staff[address] for address in links]
+    intake = await topic_log(topics.EVALUATIONS_INTAKE)
+
+    first = await browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+    page = await first.new_page()
+    await sign_in(page, links[f"{members[0].staff_id.lower()}@monre.gov.vn"])
+    assert await page.locator("h1").inner_text() == MODELS[0][0]
+    assert await page.get_by_text(members[0].full_name).count() >= 1
+    await shot(page, "phieu-cham-diem")
+
+    # Sent empty: every criterion answered next to its field, in Vietnamese; nothing published.
+    await page.get_by_role("button", name="Gửi phiếu chấm").click()
+    errors = page.locator(".field-error")
+    criteria = await page.locator("input[name^='score.']").count()
+    assert await errors.count() == criteria and "Chưa chấm tiêu chí" in await errors.first.inner_text()
+    assert await page.locator("input[aria-invalid=true]").count() == criteria
+    await page.locator("input[name^='score.']").first.fill("999")
+    await page.get_by_role("button", name="Gửi phiếu chấm").click()
+    assert "phải từ 0 đến" in await page.locator(".field-error").first.inner_text()
+    await shot(page, "loi-nhap-lieu")
+    # A conflict of interest needs its reason.
+    await page.get_by_role("button", name="Gửi khai báo").click()
+    assert "Nêu lý do xung đột lợi ích" in await page.locator("#reason-error").inner_text()
+    assert not intake.about(nomination_id)
+
+    # A draft keeps what was typed; the sheet then goes out once, signed as the evaluator.
+    await fill_sheet(page, 0.9)
+    await page.get_by_role("button", name="Lưu nháp").click()
+    assert await page.get_by_role("status").inner_text() == "Đã lưu nháp phiếu chấm."
+    await page.reload()
+    assert await page.locator("input[name^='score.']").first.input_value() != ""
+    form_id = await page.locator("input[name=form_id]").first.input_value()
+    fields = {name: await page.locator(f"[name='{name}']").first.input_value()
+              for name in ["csrf", "form_id", "comment"] + [await b.get_attribute("name") for b in
+                                                             await page.locator("input[name^='score.']").all()]}
+    await page.get_by_role("button", name="Gửi phiếu chấm").click()
+    assert await page.get_by_role("status").inner_text() == "Đã gửi phiếu chấm điểm."
+    again = await page.request.post(f"{page.url.split('?')[0]}/sheet", form={**fields, "action": "submit"},
+                                    max_redirects=0)
+    assert again.status == 303 and form_id  # the same form sent again: answered, not published again
+    sent = await intake.wait_for(lambda: intake.about(nomination_id),
+                                 what="the score sheet on the intake")
+    await wait_until(lambda: _sheet_recorded(mongo, nomination_id, members[0].staff_id), timeout=30,
+                     what="the sheet in the evaluation")
+    assert len(intake.about(nomination_id)) == len(sent) == 1
+    assert sent[0].type == "evaluation.score_submitted" and sent[0].source == "urn:exemplars:workspace"
+
+    # The link again: used once, it signs nobody in a second time; another's link is refused.
+    stranger = await browser.new_context()
+    replay = await stranger.new_page()
+    await replay.goto(links[f"{members[0].staff_id.lower()}@monre.gov.vn"])
+    await replay.get_by_role("button", name="Đăng nhập và mở việc được giao").click()
+    assert "chỉ dùng được một lần" in await replay.get_by_role("alert").inner_text()
+    await page.goto(links[f"{members[1].staff_id.lower()}@monre.gov.vn"])
+    assert "dành cho người khác" in await page.get_by_role("alert").inner_text()
+    await replay.goto(links[f"{members[1].staff_id.lower()}@monre.gov.vn"][:-3] + "AAA")
+    assert "không hợp lệ" in await replay.get_by_role("alert").inner_text()
+    await replay.goto(f"{services_url(services)}/assignments/{nomination_id}")
+    assert "/assignments" not in replay.url  # signed out: sent to the sign-in page
+    await stranger.close()
+
+    # The others score from their own mails; the panel completes.
+    for member in members[1:]:
+        context = await browser.new_context()
+        other = await context.new_page()
+        await sign_in(other, links[f"{member.staff_id.lower()}@monre.gov.vn"])
+        await fill_sheet(other, 0.8)
+        await other.get_by_role("button", name="Gửi phiếu chấm").click()
+        assert await other.get_by_role("status").inner_text() == "Đã gửi phiếu chấm điểm."
+        await context.close()
+    [completed] = await outputs.wait_for(
+        lambda: [e for e in outputs.about(nomination_id) if e.type == "evaluation.completed"], timeout=30,
+        what="the evaluation to complete")
+    assert set(completed.data.evaluator_totals) == {m.staff_id for m in members}
+    async def shown_complete():  # once the workspace's projection has read the completion
+        await page.goto(f"{services_url(services)}/assignments")
+        return "Đã chấm xong" in await page.locator("table").inner_text()
+
+    await wait_until(shown_complete, timeout=20, what="the completion in the workspace")
+    await shot(page, "viec-duoc-giao")
+    await first.close()
+
+
+async def _sheet_recorded(mongo, nomination_id: str, evaluator_id: str) -> bool:
+    doc = await mongo["exemplars_evaluations"]["evaluations"].find_one({"_id": nomination_id})
+    sheets = [s for s in (doc or {}).get("sheets", []) if s["evaluator_id"] == evaluator_id]
+    return bool(sheets) and sheets[0]["sender"] == {"producer": "workspace", "keyid": sheets[0]["sender"]["keyid"],
+                                                   "actor": evaluator_id}
+
+
+def services_url(proc) -> str:
+    return f"http://127.0.0.1:{proc.http_port}"
+
+
+async def shot(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))  # what a phone shows first
