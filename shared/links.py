@@ -6,6 +6,8 @@ names its person, its task (`assignment:<nomination id>`...), its expiry and its
 delivery it was mailed in): the workspace accepts it once, for that person and that task.
 
     <base64url(JSON payload)>.<base64url(HMAC-SHA256(secret, purpose + payload))>
+
+(`seal`/`unseal`, which the workspace's session cookie uses too, under another purpose.)
 """
 
 import base64
@@ -42,30 +44,44 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, PURPOSE + payload, hashlib.sha256).digest()
+def seal(secret: bytes, purpose: bytes, fields: dict) -> str:
+    """`fields` as a compact token only `secret` could have made, for `purpose` alone (the
+    workspace's session cookies are sealed here too, under a purpose of their own)."""
+    payload = json.dumps(fields, separators=(",", ":")).encode("utf-8")
+    mac = hmac.new(secret, purpose + payload, hashlib.sha256).digest()
+    return f"{_b64(payload)}.{_b64(mac)}"
 
 
-def mint(secret: bytes, link: TaskLink) -> str:
-    payload = json.dumps({"i": link.link_id, "p": link.person, "t": link.task,
-                          "e": int(link.expires.timestamp())}, separators=(",", ":")).encode("utf-8")
-    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
-
-
-def read(secret: bytes, token: str, now: dt.datetime) -> TaskLink:
-    """The link `token` stands for, or LinkRefused."""
+def unseal(secret: bytes, purpose: bytes, token: str) -> dict:
+    """The fields `seal` put in `token`, or LinkRefused (`forged`, `malformed`)."""
     try:
         encoded, _, mac = token.strip().partition(".")
         payload, given = _unb64(encoded), _unb64(mac)
     except (ValueError, UnicodeEncodeError) as exc:
         raise LinkRefused("malformed") from exc
-    if not hmac.compare_digest(given, _mac(secret, payload)):
+    if not hmac.compare_digest(given, hmac.new(secret, purpose + payload, hashlib.sha256).digest()):
         raise LinkRefused("forged")
     try:
         fields = json.loads(payload)
+    except ValueError as exc:
+        raise LinkRefused("malformed") from exc
+    if not isinstance(fields, dict):
+        raise LinkRefused("malformed")
+    return fields
+
+
+def mint(secret: bytes, link: TaskLink) -> str:
+    return seal(secret, PURPOSE, {"i": link.link_id, "p": link.person, "t": link.task,
+                                  "e": int(link.expires.timestamp())})
+
+
+def read(secret: bytes, token: str, now: dt.datetime) -> TaskLink:
+    """The link `token` stands for, or LinkRefused."""
+    fields = unseal(secret, PURPOSE, token)
+    try:
         link = TaskLink(str(fields["i"]), str(fields["p"]), str(fields["t"]),
                         dt.datetime.fromtimestamp(int(fields["e"]), dt.UTC))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise LinkRefused("malformed") from exc
     if link.expires <= now:
         raise LinkRefused("expired")

@@ -7,18 +7,16 @@ workspace publishes is never refused for a form reason. Each error is a Vietname
 for the field it belongs to.
 """
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
-import json
 import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared import links
 from shared.events.base import LONG_TEXT_MAX, TEXT_MAX
+from shared.links import LinkRefused
 
 OPEN = ("open", "panel_incomplete")  # the evaluation statuses a sheet may still be sent in
 
@@ -145,10 +143,8 @@ class Session:
 
 
 def seal(secret: bytes, session: Session) -> str:
-    payload = json.dumps({"p": session.person, "e": int(session.expires.timestamp()), "c": session.csrf},
-                         separators=(",", ":")).encode("utf-8")
-    mac = hmac.new(secret, SESSION_PURPOSE + payload, hashlib.sha256).digest()
-    return f"{_b64(payload)}.{_b64(mac)}"
+    return links.seal(secret, SESSION_PURPOSE, {"p": session.person, "e": int(session.expires.timestamp()),
+                                                "c": session.csrf})
 
 
 def unseal(secret: bytes, cookie: str | None, now: dt.datetime) -> Session | None:
@@ -156,20 +152,8 @@ def unseal(secret: bytes, cookie: str | None, now: dt.datetime) -> Session | Non
     if not cookie:
         return None
     try:
-        encoded, _, mac = cookie.partition(".")
-        payload = _unb64(encoded)
-        if not hmac.compare_digest(_unb64(mac), hmac.new(secret, SESSION_PURPOSE + payload, hashlib.sha256).digest()):
-            return None
-        fields = json.loads(payload)
+        fields = links.unseal(secret, SESSION_PURPOSE, cookie)
         session = Session(str(fields["p"]), dt.datetime.fromtimestamp(int(fields["e"]), dt.UTC), str(fields["c"]))
-    except (ValueError, KeyError, TypeError):
+    except (LinkRefused, ValueError, KeyError, TypeError, OverflowError):
         return None
     return session if session.expires > now else None
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -96,12 +96,10 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
             return RedirectResponse("/assignments", status_code=303)
         return await page(request, "signin.html", None, dev=settings.dev_sign_in)
 
-    @api.get("/signin", response_class=HTMLResponse)
-    async def confirm_link(request: Request, t: str = "") -> Response:
-        """A link is used by pressing the button, not by opening it: mail scanners open links."""
-        session = session_of(request)
+    async def usable_link(request: Request, token: str, session: Session | None) -> tuple[links.TaskLink, dict] | Response:
+        """The link and its person, or the page saying why it signs nobody in."""
         try:
-            link = links.read(link_secret, t, now())
+            link = links.read(link_secret, token, now())
         except LinkRefused as refused:
             return await message(request, "Không đăng nhập được", LINK_REFUSALS[refused.reason], 403, session)
         if session and session.person != link.person:
@@ -109,20 +107,25 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         person = await store.person(link.person)
         if person is None:
             return await message(request, "Không đăng nhập được", LINK_REFUSALS["unknown_person"], 403, session)
-        return await page(request, "signin_link.html", session, token=t, person=person, task=_task_path(link.task))
+        return link, person
+
+    @api.get("/signin", response_class=HTMLResponse)
+    async def confirm_link(request: Request, t: str = "") -> Response:
+        """A link is used by pressing the button, not by opening it: mail scanners open links."""
+        session = session_of(request)
+        usable = await usable_link(request, t, session)
+        if isinstance(usable, Response):
+            return usable
+        return await page(request, "signin_link.html", session, token=t, person=usable[1])
 
     @api.post("/signin")
     async def use_link(request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         session = session_of(request)
-        try:
-            link = links.read(link_secret, form.get("t", ""), now())
-        except LinkRefused as refused:
-            return await message(request, "Không đăng nhập được", LINK_REFUSALS[refused.reason], 403, session)
-        if session and session.person != link.person:
-            return await message(request, "Không đăng nhập được", LINK_REFUSALS["other_person"], 403, session)
-        if await store.person(link.person) is None:
-            return await message(request, "Không đăng nhập được", LINK_REFUSALS["unknown_person"], 403, session)
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        usable = await usable_link(request, form.get("t", ""), session)
+        if isinstance(usable, Response):
+            return usable
+        link, _ = usable
         if not await store.use_link(link.link_id, link.person, now()):
             if session and session.person == link.person:  # already in, with this very link
                 return RedirectResponse(_task_path(link.task), status_code=303)
@@ -198,8 +201,8 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
                   "declared": "Đã gửi khai báo xung đột lợi ích."}.get(request.query_params.get("done", ""))
         return await scoring_page(request, session, nomination_id, notice=notice)
 
-    @api.post("/assignments/{nomination_id}/sheet")
-    async def post_sheet(request: Request, nomination_id: str) -> Response:
+    async def panel_member_posting(request: Request, nomination_id: str) -> tuple[Session, dict, dict] | Response:
+        """The session, form and assignment of a form a panel member posts, or the answer why not."""
         session = session_of(request)
         if session is None:
             return RedirectResponse("/", status_code=303)
@@ -209,6 +212,14 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         assignment = await store.assignment(nomination_id)
         if assignment is None or not domain.on_panel(assignment, session.person):
             return await message(request, *NOT_ON_PANEL, 403, session)
+        return session, form, assignment
+
+    @api.post("/assignments/{nomination_id}/sheet")
+    async def post_sheet(request: Request, nomination_id: str) -> Response:
+        posted = await panel_member_posting(request, nomination_id)
+        if isinstance(posted, Response):
+            return posted
+        session, form, assignment = posted
         if not domain.scoring_open(assignment):
             return await message(request, "Đã hết thời gian chấm", "Việc đánh giá hồ sơ này đã kết thúc.", 409,
                                  session)
@@ -232,15 +243,10 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
 
     @api.post("/assignments/{nomination_id}/conflict")
     async def post_conflict(request: Request, nomination_id: str) -> Response:
-        session = session_of(request)
-        if session is None:
-            return RedirectResponse("/", status_code=303)
-        form = await form_of(request, session)
-        if form is None:
-            return await message(request, *STALE_FORM, 403, session)
-        assignment = await store.assignment(nomination_id)
-        if assignment is None or not domain.on_panel(assignment, session.person):
-            return await message(request, *NOT_ON_PANEL, 403, session)
+        posted = await panel_member_posting(request, nomination_id)
+        if isinstance(posted, Response):
+            return posted
+        session, form, _ = posted
         reason = form.get("reason", "").strip()
         if error := domain.check_conflict_reason(reason):
             return await scoring_page(request, session, nomination_id, conflict_error=error, conflict_reason=reason,
