@@ -153,7 +153,7 @@ def add_token(path: str | Path, subject: str, scopes: list[str], expires: dt.dat
 
 class OidcTokens:
     """Access tokens of an OIDC issuer: signed by one of the keys its JWKS lists (fetched and
-    cached; a token with an unknown `kid` makes it fetch again), from `issuer`, for
+    cached; an unknown `kid` fetches again, once per cooldown), from `issuer`, for
     `audience`, not expired. The scopes are read from `scope_claim`: a space-separated string
     (the OAuth `scope` claim) or a list (e.g. Keycloak's `realm_access.roles`)."""
 
@@ -161,7 +161,9 @@ class OidcTokens:
                  leeway_seconds: float = 30.0) -> None:
         self.issuer, self.audience, self.scope_claim = issuer, audience, scope_claim
         self.leeway = leeway_seconds
-        self._keys = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        # An unknown `kid` fetches the JWKS again (a rotated key), at most once per cooldown:
+        # tokens with made-up key ids cannot make us hammer the identity provider.
+        self._keys = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5, cooldown_duration=30)
 
     async def reader(self, token: str) -> Reader | None:
         try:

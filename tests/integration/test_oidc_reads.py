@@ -106,6 +106,14 @@ async def test_no_token_or_another_scheme_is_401(jwks):
         assert basic.status_code == 401
 
 
+async def test_made_up_key_ids_do_not_make_us_hammer_the_issuer(jwks):
+    async with client(OidcTokens(ISSUER, AUDIENCE, jwks["url"])) as http:
+        assert (await get(http, token())).status_code == 200
+        for n in range(20):
+            assert (await get(http, token(key=OTHER, kid=f"made-up-{n}"))).status_code == 401
+    assert jwks["fetches"] <= 2  # the first fetch, and at most one refresh per cooldown
+
+
 async def test_roles_in_a_nested_claim_as_keycloak_sends_them(jwks):
     source = OidcTokens(ISSUER, AUDIENCE, jwks["url"], scope_claim="realm_access.roles")
     async with client(source) as http:
