@@ -30,7 +30,8 @@ class WorkspaceStore:
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.db, {
             ASSIGNMENTS: [IndexModel([("panel", ASCENDING)])],
-            SUBMISSIONS: [IndexModel([("nomination_id", ASCENDING), ("person", ASCENDING)])],
+            SUBMISSIONS: [IndexModel([("nomination_id", ASCENDING), ("person", ASCENDING)]),
+                          IndexModel([("person", ASCENDING)])],
             STAFF: [IndexModel([("roles", ASCENDING)])],
         })
 
@@ -88,6 +89,10 @@ class WorkspaceStore:
     async def submissions(self, nomination_id: str, person: str) -> list[dict]:
         cursor = self.db[SUBMISSIONS].find({"nomination_id": nomination_id, "person": person}).sort("at", ASCENDING)
         return await cursor.to_list()
+
+    async def submitted_by(self, person: str) -> set[str]:
+        """The nominations `person` has sent anything for (one query for a whole list)."""
+        return set(await self.db[SUBMISSIONS].distinct("nomination_id", {"person": person}))
 
     async def use_link(self, link_id: str, person: str, now: dt.datetime) -> bool:
         """True the first time a link is used, False ever after."""

@@ -164,8 +164,9 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         if session is None:
             return RedirectResponse("/", status_code=303)
         mine = await store.assignments_of(session.person)
-        sent = {a["_id"]: bool(await store.submissions(a["_id"], session.person)) for a in mine}
-        return await page(request, "assignments.html", session, assignments=mine, sent=sent)
+        sent = await store.submitted_by(session.person)
+        return await page(request, "assignments.html", session, assignments=mine,
+                          sent={a["_id"]: a["_id"] in sent for a in mine})
 
     async def scoring_page(request: Request, session: Session, nomination_id: str, *, form: SheetForm | None = None,
                            errors: dict[str, str] | None = None, notice: str | None = None,
@@ -212,6 +213,9 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         assignment = await store.assignment(nomination_id)
         if assignment is None or not domain.on_panel(assignment, session.person):
             return await message(request, *NOT_ON_PANEL, 403, session)
+        if not domain.scoring_open(assignment):  # the service would refuse it: say so, send nothing
+            return await message(request, "Đã hết thời gian chấm", "Việc đánh giá hồ sơ này đã kết thúc.", 409,
+                                 session)
         return session, form, assignment
 
     @api.post("/assignments/{nomination_id}/sheet")
@@ -220,9 +224,6 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         if isinstance(posted, Response):
             return posted
         session, form, assignment = posted
-        if not domain.scoring_open(assignment):
-            return await message(request, "Đã hết thời gian chấm", "Việc đánh giá hồ sơ này đã kết thúc.", 409,
-                                 session)
         try:
             criteria_set = await criteria_source(assignment)
         except CriteriaUnavailable:
@@ -261,7 +262,7 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         if earlier is None or not earlier.get("published"):  # new, or an earlier press that did not get through
             try:
                 await asyncio.wait_for(publish(event, session.person), PUBLISH_TIMEOUT)
-            except (TimeoutError, Exception):  # noqa: BLE001 - said to the person, who may press again
+            except Exception:  # noqa: BLE001 - a timeout included: said to the person, who may press again
                 log.warning("publishing %s for %s failed", event.type, session.person, exc_info=True)
                 return await message(request, *NOT_SENT, 503, session)
             await store.mark_published(event.id)

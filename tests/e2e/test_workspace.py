@@ -193,6 +193,13 @@ async def test_an_evaluator_scores_from_the_mail_that_asks_them(stack, services,
         return "Đã chấm xong" in await page.locator("table").inner_text()
 
     await wait_until(shown_complete, timeout=20, what="the completion in the workspace")
+    # Scoring is over: a sheet or a conflict posted now is answered, and nothing is published.
+    base = f"{services_url(services)}/assignments/{nomination_id}"
+    for path, extra in (("sheet", {"action": "submit"}), ("conflict", {"reason": "Quan hệ công tác"})):
+        late = await page.request.post(f"{base}/{path}", form={**fields, "form_id": str(uuid.uuid4()), **extra},
+                                       max_redirects=0)
+        assert late.status == 409 and "đã kết thúc" in await late.text()
+    assert len(intake.about(nomination_id)) == len(members)
     await shot(page, "viec-duoc-giao")
     await first.close()
 
