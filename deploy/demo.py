@@ -101,6 +101,7 @@ async def publish_phase(bootstrap: str, years: list[int], *, keyring: Keyring, s
         "refused": sum(1 for a in responder.answered.values() if a == "rejected"),
         "score sheets": sent.get("evaluation.score_submitted", 0),
         "conflicts": sent.get("evaluation.conflict_declared", 0),
+        "discussion comments": sent.get("evaluation.comment_posted", 0),
         "decisions": sent.get("council.decision_recorded", 0),
         "recognised": sum(1 for c in responder.closed.values() if c == "recognized"),
         "reviews": sent.get("exemplar.review_reported", 0),

@@ -35,6 +35,9 @@ def _types(*topic_names: str) -> list[str]:
     return [ce_type(t) for name in topic_names for t in topics.BY_NAME[name].event_types]
 
 
+# The end of a discussion's time box is the evaluations service's own input, nobody else's.
+TIME_UP = ce_type("evaluation.discussion_time_up")
+PEOPLE_INTAKE = [t for t in _types(topics.EVALUATIONS_INTAKE) if t != TIME_UP]
 FOLLOW_UP = [ce_type(t) for t in ("exemplar.review_reported", "exemplar.replication_reported", "exemplar.visit_reported")]
 
 
@@ -50,20 +53,19 @@ class DevProducer:
 # them all.
 PRODUCERS: tuple[DevProducer, ...] = (
     DevProducer("nominations", "urn:exemplars:nominations", ({"types": _types(topics.NOMINATIONS)},)),
-    DevProducer("evaluations", "urn:exemplars:evaluations", ({"types": _types(topics.EVALUATIONS)},)),
+    DevProducer("evaluations", "urn:exemplars:evaluations", ({"types": _types(topics.EVALUATIONS) + [TIME_UP]},)),
     DevProducer("notifications", "urn:exemplars:notifications", ({"types": _types(topics.NOTIFICATIONS)},)),
     DevProducer("unit-systems", "urn:unit:*", (
         {"types": _types(topics.NOMINATIONS_INTAKE) + FOLLOW_UP, "on_behalf_of": "unit_staff"},)),
     DevProducer("hr", "urn:hr*", ({"types": _types(topics.DIRECTORY)},)),
-    DevProducer("evaluator-portal", "urn:evaluator-portal", ({"types": _types(topics.EVALUATIONS_INTAKE),
+    DevProducer("evaluator-portal", "urn:evaluator-portal", ({"types": PEOPLE_INTAKE,
                                                              "on_behalf_of": "any"},)),
-    DevProducer("portal", "urn:portal", ({"types": _types(topics.EVALUATIONS_INTAKE), "on_behalf_of": "any"},)),
+    DevProducer("portal", "urn:portal", ({"types": PEOPLE_INTAKE, "on_behalf_of": "any"},)),
     DevProducer("council", "urn:council", ({"types": [ce_type("council.decision_recorded")]},)),
     # The staff's workspace: acts only for the person signed in there, named in its signed `actor`.
-    DevProducer("workspace", "urn:exemplars:workspace", ({"types": _types(topics.NOMINATIONS_INTAKE,
-                                                                          topics.EVALUATIONS_INTAKE),
+    DevProducer("workspace", "urn:exemplars:workspace", ({"types": _types(topics.NOMINATIONS_INTAKE) + PEOPLE_INTAKE,
                                                           "on_behalf_of": "signed_person"},)),
-    DevProducer("demo", "urn:exemplars:demo", ({"types": _types(topics.DIRECTORY, topics.EVALUATIONS_INTAKE),
+    DevProducer("demo", "urn:exemplars:demo", ({"types": _types(topics.DIRECTORY) + PEOPLE_INTAKE,
                                                 "on_behalf_of": "any"},)),
 )
 

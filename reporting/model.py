@@ -42,7 +42,7 @@ class Evaluation:
     unit_id: str
     year: int
     field: str
-    status: str  # panel_incomplete | open | completed | decided | cancelled
+    status: str  # panel_incomplete | open | discussion | completed | decided | cancelled
     title: str = ""
     panel: tuple[str, ...] = ()
     recused: tuple[str, ...] = ()

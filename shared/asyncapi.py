@@ -11,6 +11,7 @@ writes, from shared.topics: the code, not a hand-kept list.
 
 import html
 import json
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -43,8 +44,10 @@ def version() -> str:
         return "0"
 
 
-def document(broker: KafkaBroker, *, service: str, description: str) -> dict[str, Any]:
-    """The service's AsyncAPI 3.0 document as JSON-ready data."""
+def document(broker: KafkaBroker, *, service: str, description: str,
+             sends: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """The service's AsyncAPI 3.0 document as JSON-ready data. `sends`: a publisher's title ->
+    the only types it sends, where that is fewer than its topic carries."""
     spec = AsyncAPI(broker, title=f"Exemplars — {service}", version=version(),
                     description=description.strip() + ENVELOPE)
     doc = spec.to_specification().to_jsonable()
@@ -53,14 +56,14 @@ def document(broker: KafkaBroker, *, service: str, description: str) -> dict[str
         doc[section] = dict(sorted(doc.get(section, {}).items()))
     components = doc.setdefault("components", {})
     messages, schemas = components.setdefault("messages", {}), components.setdefault("schemas", {})
-    handled = {sub.title: sub.event_types for sub in kafka.subscriptions(broker)}
+    handled = {sub.title: sub.event_types for sub in kafka.subscriptions(broker)} | dict(sends or {})
     for name, channel in doc.get("channels", {}).items():
         address = channel.get("address", "")
         if address.endswith(DLQ_SUFFIX):
             channel["messages"] = {"dead_letter": {"$ref": MESSAGES + "dead_letter"}}
             messages["dead_letter"] = _dead_letter_message()
         elif name in handled or address in BY_NAME:
-            types = handled.get(name) or BY_NAME[address].event_types
+            types = tuple(handled.get(name) or BY_NAME[address].event_types)
             key = BY_NAME[address].key if address in BY_NAME else "aggregate id"
             channel["messages"] = {t: {"$ref": MESSAGES + t} for t in types}
             for event_type in types:

@@ -48,6 +48,8 @@ ACTING: dict[str, tuple[str | None, str | None]] = {
     "nomination.withdrawn": ("requested_by", "unit_id"),
     "evaluation.score_submitted": ("evaluator_id", None),
     "evaluation.conflict_declared": ("evaluator_id", None),
+    "evaluation.comment_posted": ("evaluator_id", None),
+    "evaluation.discussion_time_up": (None, None),  # the evaluations service's own clock
     "council.decision_recorded": (None, None),
     "exemplar.review_reported": ("reported_by", None),
     "exemplar.replication_reported": ("reported_by", "adopting_unit_id"),

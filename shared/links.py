@@ -90,3 +90,15 @@ def read(secret: bytes, token: str, now: dt.datetime) -> TaskLink:
 
 def assignment_task(nomination_id: str) -> str:
     return f"assignment:{nomination_id}"
+
+
+def council_task(year: int, field: str) -> str:
+    """The council's decision pack of a year and field: what the completion mail asks to act on."""
+    return f"council:{year}:{field}"
+
+
+def council_pack(task: str) -> tuple[int, str] | None:
+    """(year, field) of a `council_task`, or None."""
+    kind, _, rest = task.partition(":")
+    year, _, field = rest.partition(":")
+    return (int(year), field) if kind == "council" and year.isdigit() and field else None

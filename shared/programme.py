@@ -35,6 +35,9 @@ class EvaluationPolicy(_Config):
     scoring_days: int = Field(default=30, ge=1)
     reminder_days_before: tuple[int, ...] = (7, 2)
     divergence_spread: float = 25
+    # Days a panel whose totals diverge has to discuss and amend before it completes as it
+    # stands; 0 completes it at once, flagged divergent.
+    discussion_days: int = Field(default=5, ge=0, le=60)
     recognize_from: float = 70
     foster_from: float = 50
 

@@ -23,8 +23,9 @@ from shared.kafka_security import client_options
 from shared.lag import LagProbe
 from shared.settings import ServiceSettings
 
-# Statuses in which evaluators still score (services.evaluations.domain.SCORING); kept as
-# strings so the tool reads any version of the service without importing its code.
+# Statuses in which evaluators may still owe a sheet (services.evaluations.domain.SCORING but
+# `discussion`, where everyone has scored and a time box of its own ends it); kept as strings
+# so the tool reads any version of the service without importing its code.
 SCORING_STATUSES = ("open", "panel_incomplete")
 PAGE = 1000
 DETAIL_LIMIT = 200  # who has not scored is fetched for this many overdue evaluations at most

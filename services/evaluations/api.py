@@ -10,6 +10,9 @@ Who reads what (shared/readers.py):
 - an evaluator: the evaluations they are on the panel of, only their own place on it until
   the panel is done;
 - a recusal's reason: operators and the evaluator who gave it;
+- a divergent panel's discussion: its dates and size to every reader of the evaluation; what
+  was said to its members, and to the others once the panel is done, by whom only where the
+  names are shown;
 - recognised exemplars: anyone signed in (they are published to every unit); fostering
   records: the programme's readers and the unit.
 
@@ -26,6 +29,10 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from services.evaluations.criteria import CriteriaError, CriteriaRegistry
 from services.evaluations.domain import ExemplarStatus, Status
 from services.evaluations.store import EvaluationStore
+from shared.days import date
+from shared.http import Lifespan, Readiness, service_api
+from shared.readers import ReadAccess, Reader, not_found
+from shared.vocabulary import Field, NomineeKind, RecognitionLevel
 
 HISTORY_SHOWN = 100
 
@@ -34,9 +41,7 @@ class HistoryKind(StrEnum):
     REVIEWS = "reviews"
     REPLICATIONS = "replications"
     VISITS = "visits"
-from shared.http import Lifespan, Readiness, service_api
-from shared.readers import ReadAccess, Reader, not_found
-from shared.vocabulary import Field, NomineeKind, RecognitionLevel
+
 
 # Panels and scores are shown once the panel is done; a cancelled evaluation never was.
 DONE = {Status.COMPLETED.value, Status.DECIDED.value}
@@ -142,6 +147,8 @@ def _evaluation(doc: dict[str, Any], reader: Reader) -> dict[str, Any]:
         "result": doc.get("result"), "decision": doc.get("decision"),
         "created_at": doc.get("created_at"), "updated_at": doc.get("updated_at"),
     }
+    if discussion := doc.get("discussion"):
+        view["discussion"] = _discussion(discussion)
     if "sheets" in doc:
         view["scored"] = sum(1 for member in doc["panel"] if member in scored)
     else:  # listing: the panel's progress is enough
@@ -158,15 +165,35 @@ def _as_seen_by(view: dict[str, Any], doc: dict[str, Any], reader: Reader) -> di
     else:
         names = seat
     if not names:
+        _discussion_as_seen(view, doc, seat, names)
         view["panel"] = view["recused"] = None
         if view["result"]:  # the totals without who gave them
             view["result"] = {**view["result"], "evaluator_totals": sorted(view["result"]["evaluator_totals"].values())}
         return view
+    _discussion_as_seen(view, doc, seat, names)
     view["panel"] = [member for member in view["panel"] if member["evaluator_id"] in names]
     view["recused"] = [{**r, "reason": r["reason"] if r["evaluator_id"] in seat else None,
                         "replacement_id": r["replacement_id"] if r["replacement_id"] in names else None}
                        for r in view["recused"] if r["evaluator_id"] in names]
     return view
+
+
+def _discussion(discussion: dict[str, Any]) -> dict[str, Any]:
+    view = {k: date(discussion.get(k)) for k in ("opened_on", "closes_on", "closed_on")}
+    return {**view, "closed_by": discussion.get("closed_by"), "spread_at_opening": discussion.get("spread"),
+            "comment_count": len(discussion["comments"]),
+            "comments": [{k: c.get(k) for k in ("evaluator_id", "comment", "at")} for c in discussion["comments"]]}
+
+
+def _discussion_as_seen(view: dict[str, Any], doc: dict[str, Any], seat: set[str], names: set[str]) -> None:
+    """What was said, once the panel is done or to a member; by whom, only where names are shown."""
+    if (discussion := view.get("discussion")) is None:
+        return
+    if not (seat or doc["status"] in DONE):
+        discussion["comments"] = []
+        return
+    discussion["comments"] = [{**c, "evaluator_id": c["evaluator_id"] if c["evaluator_id"] in names else None}
+                              for c in discussion["comments"]]
 
 
 def _exemplar(doc: dict[str, Any]) -> dict[str, Any]:

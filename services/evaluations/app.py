@@ -10,12 +10,13 @@ from services.evaluations.api import create_api
 from services.evaluations.criteria import load_criteria
 from services.evaluations.decisions import SOURCE
 from services.evaluations.handlers import Evaluations
-from services.evaluations.reminders import due_reminders
+from services.evaluations.reminders import discussions_ended, due_reminders
 from services.evaluations.settings import EvaluationsSettings
 from services.evaluations.store import EvaluationStore
 from shared import asyncapi, kafka, mongo, topics
 from shared.clock import Clock, clock_for
 from shared.credentials import Credentials
+from shared.events import DiscussionTimeUp
 from shared.http import with_operations
 from shared.kafka_security import client_options
 from shared.lag import LagProbe
@@ -31,6 +32,7 @@ nominee's unit), takes the evaluators' scores against the field's criteria set, 
 recommendation, turns the council's decision into a recognition, and follows recognised
 exemplars (reviews, support needed, replication, study visits). It is the only writer of
 exemplars.evaluations."""
+CLOCK_CHANNEL = "evaluations.intake.clock"  # what the service sends to its own intake
 log = logging.getLogger("exemplars.evaluations")
 
 
@@ -56,6 +58,8 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.EVALUATIONS, title="evaluations.out",
                      description="Panels, reminders, results, recognitions, follow-up, and refused inputs.")
+    broker.publisher(topics.EVALUATIONS_INTAKE, title=CLOCK_CHANNEL,
+                     description="The end of a discussion's time box: the service's own input, so a rebuild replays it.")
     metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
     async def readiness() -> dict[str, bool]:
@@ -70,11 +74,17 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
             broker=broker, settings=settings, signer=credentials.signer,
             decide=lambda: due_reminders(store, policy, clock()),
             mark_published=store.mark_notices_published), name="reminder-schedule")
+        time_boxes = asyncio.create_task(publish_on_schedule(
+            what="ends of discussions", every=settings.reminder_check_seconds, topic=topics.EVALUATIONS_INTAKE,
+            broker=broker, settings=settings, signer=credentials.signer,
+            decide=lambda: discussions_ended(store, clock()),
+            mark_published=_nothing_to_mark), name="discussion-schedule")
         log.info("evaluations service started with %d criteria sets", len(registry.all()))
         try:
             yield
         finally:
             schedule.cancel()
+            time_boxes.cancel()
             await lag.close()
             await broker.stop()  # waits for in-flight batches, up to the graceful timeout
             await client.close()
@@ -83,6 +93,11 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     api = create_api(store, registry, access, readiness, lifespan)
 
     def document() -> dict:
-        return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION)
+        return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION,
+                                 sends={CLOCK_CHANNEL: (DiscussionTimeUp.event_type,)})
 
     return with_operations(api, metrics, document, settings)
+
+
+async def _nothing_to_mark(_: list) -> None:
+    """A time-up stays due until the evaluation it ends has left `discussion` (see reminders)."""

@@ -1,7 +1,8 @@
 """The evaluations half of the demo feed: what evaluators, councils and units would send.
 
 Panels are the service's decision, so the feed answers the service's own events: give it
-`evaluation.panel_assigned` and it returns score sheets, give it `evaluation.completed`
+`evaluation.panel_assigned` and it returns score sheets, give it `evaluation.discussion_opened`
+and the harshest member comments and amends, give it `evaluation.completed`
 and it returns the council's decision, give it `exemplar.recognized` and it returns a
 year of follow-up. `Responder` strings these together for a whole phase. Deterministic
 per nomination and seed, so a demo replays identically.
@@ -15,8 +16,10 @@ from collections.abc import Iterable, Sequence
 from services.evaluations.criteria import CriteriaRegistry
 from shared.envelope import Event, derived_id, new_event
 from shared.events import (
+    CommentPosted,
     ConflictDeclared,
     CouncilDecisionRecorded,
+    DiscussionOpened,
     EvaluationCompleted,
     ExemplarRecognized,
     PanelAssigned,
@@ -45,21 +48,37 @@ def _rng(*parts: str) -> random.Random:
     return random.Random(int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:16], 16))
 
 
-def sheet_for(panel: PanelAssigned, seat: int, evaluator: str, registry: CriteriaRegistry, seed: int = 7) -> Event:
+def sheet_for(panel: PanelAssigned, seat: int, evaluator: str, registry: CriteriaRegistry, seed: int = 7,
+              reconsidered: bool = False) -> Event:
     """The sheet of whoever sits in `seat`: keyed by the seat, not the person, so the totals
-    do not depend on which evaluators the service happened to choose."""
+    do not depend on which evaluators the service happened to choose. `reconsidered`: the
+    harsh seat's amendment after the panel's discussion, without the harshness."""
     criteria = registry.for_(panel.field, panel.nominee_kind).criteria
     quality_rng = _rng(str(seed), panel.nomination_id, "quality")
     quality = quality_rng.choice(QUALITIES)
     harsh_seat = 2 if quality_rng.random() < DIVERGENT_RATE else None
     own = quality + _rng(str(seed), panel.nomination_id, "seat", str(seat)).uniform(-NOISE, NOISE)
-    own = min(max(own - (HARSHNESS if seat == harsh_seat else 0.0), 0.0), 1.0)
+    own = min(max(own - (HARSHNESS if seat == harsh_seat and not reconsidered else 0.0), 0.0), 1.0)
     comment = ("Mô hình có kết quả cụ thể, cần bổ sung số liệu lan tỏa." if own >= 0.6
                else "Minh chứng về hiệu quả và khả năng nhân rộng còn hạn chế.")
     key = panel.nomination_id
     data = ScoreSubmitted(nomination_id=key, evaluator_id=evaluator,
                           scores={c.id: round(c.maximum * own) for c in criteria}, comment=comment)
-    return new_event(data, key=key, source=SOURCE, id_parts=(key, evaluator, data.event_type))
+    parts = (key, evaluator, data.event_type) + (("amended",) if reconsidered else ())
+    return new_event(data, key=key, source=SOURCE, id_parts=parts)
+
+
+def discussion_for(opened: DiscussionOpened, panel: PanelAssigned, seats: Sequence[str], registry: CriteriaRegistry,
+                   seed: int = 7) -> list[Event]:
+    """The harshest member explains, then reconsiders: the amended sheet brings the panel together."""
+    key = opened.nomination_id
+    lowest = min(opened.evaluator_totals, key=lambda member: (opened.evaluator_totals[member], member))
+    seat = seats.index(lowest) if lowest in seats else len(seats)
+    said = CommentPosted(nomination_id=key, evaluator_id=lowest,
+                         comment="Tôi chấm thấp vì thiếu số liệu về hiệu quả; sau khi xem phiếu của các đồng chí "
+                                 "và báo cáo kết quả áp dụng, tôi điều chỉnh điểm.")
+    return [new_event(said, key=key, source=SOURCE, id_parts=(key, lowest, said.event_type)),
+            sheet_for(panel, seat, lowest, registry, seed, reconsidered=True)]
 
 
 def scores_for(panel: PanelAssigned, registry: CriteriaRegistry, conflict_rate: float = 0.1, seed: int = 7) -> list[Event]:
@@ -242,6 +261,8 @@ class Responder:
                 seat = seats.index(data.recused_id) if data.recused_id in seats else len(seats)
                 seats[seat:seat + 1] = [data.replacement_id]
                 return [sheet_for(self.panels[nid], seat, data.replacement_id, self.registry, self.seed)]
+            case "evaluation.discussion_opened" if nid in self.panels:
+                return discussion_for(data, self.panels[nid], self.seats.get(nid, []), self.registry, self.seed)
             case "evaluation.completed":
                 return [decision_for(data, min(dt.date(data.year, 12, 20), self.today))]
             case "exemplar.recognized":

@@ -23,13 +23,14 @@ EXEMPLAR_PREFIX = "EX-"
 class Status(StrEnum):
     PANEL_INCOMPLETE = "panel_incomplete"  # waiting for enough eligible evaluators
     OPEN = "open"
+    DISCUSSION = "discussion"  # the whole panel scored, its totals diverge: members discuss, may amend
     COMPLETED = "completed"  # recommendation made, waiting for the council
     DECIDED = "decided"
     CANCELLED = "cancelled"
 
 
-SCORING = (Status.PANEL_INCOMPLETE, Status.OPEN)  # scores, recusals and reminders apply
-CANCELLABLE = (Status.PANEL_INCOMPLETE, Status.OPEN, Status.COMPLETED)
+SCORING = (Status.PANEL_INCOMPLETE, Status.OPEN, Status.DISCUSSION)  # scores, recusals and reminders apply
+CANCELLABLE = (*SCORING, Status.COMPLETED)
 
 
 class ExemplarStatus(StrEnum):
@@ -59,6 +60,8 @@ class Code(StrEnum):
     UNKNOWN_UNIT = "UNKNOWN_UNIT"
     UNIT_NOT_ACTIVE = "UNIT_NOT_ACTIVE"
     DATE_IN_FUTURE = "DATE_IN_FUTURE"
+    NOT_IN_DISCUSSION = "NOT_IN_DISCUSSION"
+    DISCUSSION_FULL = "DISCUSSION_FULL"
 
 
 def reason(code: Code, message: str) -> Reason:
@@ -227,6 +230,8 @@ class Thresholds:
     recognize_from: float = 70
     foster_from: float = 50
     divergence_spread: float = 25
+    # 0: a divergent panel completes at once, flagged (evaluations opened before discussions existed).
+    discussion_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -269,7 +274,7 @@ def complete(criteria: CriteriaSet, thresholds: Thresholds, scores: Mapping[str,
             average=round(average, 2), weighted=round(average / criterion.maximum * criterion.weight, 2)))
         if criterion.mandatory_minimum is not None and average < criterion.mandatory_minimum:
             below.append(criterion.id)
-    exact = {evaluator: _weighted(criteria, sheet) for evaluator, sheet in sorted(scores.items())}
+    exact = {evaluator: weighted_total(criteria, sheet) for evaluator, sheet in sorted(scores.items())}
     # The band is chosen on the rounded total, the one published: 69.996 shows as 70.0 and
     # must not read "keep fostering".
     total = round(sum(exact.values()) / len(exact), 2)
@@ -282,7 +287,8 @@ def complete(criteria: CriteriaSet, thresholds: Thresholds, scores: Mapping[str,
                       below_minimum=below)
 
 
-def _weighted(criteria: CriteriaSet, sheet: Mapping[str, float]) -> float:
+def weighted_total(criteria: CriteriaSet, sheet: Mapping[str, float]) -> float:
+    """One sheet's total out of 100 (unrounded: the panel's total averages these)."""
     return sum(sheet[c.id] / c.maximum * c.weight for c in criteria.criteria)
 
 
@@ -327,6 +333,52 @@ def months_between(start: dt.date, end: dt.date) -> int:
     """Whole calendar months from `start` to `end` (negative when end is earlier)."""
     months = (end.year - start.year) * 12 + end.month - start.month
     return months - 1 if end.day < start.day else months
+
+
+# ---- discussion ----------------------------------------------------------------------------
+
+
+class Step(StrEnum):
+    """What a sheet leads to once it is recorded."""
+
+    WAIT = "wait"  # for the rest of the panel, or for the discussion to agree or run out
+    DISCUSS = "discuss"
+    COMPLETE = "complete"
+
+
+def after_sheet(status: Status, *, panel_complete: bool, divergent: bool, discussion_days: int) -> Step:
+    """A complete panel that diverges discusses first (when the programme gives it days to); a
+    discussion ends as soon as amended sheets bring the totals within the threshold."""
+    if not panel_complete or status not in (Status.OPEN, Status.DISCUSSION):
+        return Step.WAIT
+    if not divergent:
+        return Step.COMPLETE
+    if status is Status.OPEN:
+        return Step.DISCUSS if discussion_days > 0 else Step.COMPLETE
+    return Step.WAIT
+
+
+def discussion_closes(today: dt.date, discussion_days: int) -> dt.date:
+    """The discussion's last day: amendments and comments are taken until it ends."""
+    return today + dt.timedelta(days=discussion_days)
+
+
+def check_comment(*, nomination_id: str, status: Status | None, panel: Collection[str], recused: Collection[str],
+                  evaluator_id: str, comments: int, limit: int) -> list[Reason]:
+    """Only a current panel member, only while their panel discusses."""
+    if problem := _status_problem(nomination_id, status):
+        return [problem]
+    if problems := _membership_problems(nomination_id, panel, recused, evaluator_id):
+        return problems
+    if status is not Status.DISCUSSION:
+        return [reason(Code.NOT_IN_DISCUSSION,
+                        f"Hội đồng đánh giá đề cử {nomination_id} không có cuộc thảo luận nào đang mở: chỉ thảo luận "
+                        "khi tất cả thành viên đã chấm và tổng điểm chênh lệch quá ngưỡng.")]
+    if comments >= limit:
+        return [reason(Code.DISCUSSION_FULL,
+                        f"Cuộc thảo luận về đề cử {nomination_id} đã đủ {limit} ý kiến; hãy sửa phiếu chấm "
+                        "hoặc chờ hết thời hạn thảo luận.")]
+    return []
 
 
 # ---- council -------------------------------------------------------------------------------

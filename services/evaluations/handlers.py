@@ -1,4 +1,4 @@
-"""The evaluation's life: panel, recusals, scores, completion, council, cancellation.
+"""The evaluation's life: panel, recusals, council, cancellation (scores, discussion and completion: `scoring`).
 
 No I/O here: `shared.unit_of_work` loads what `needs` names, runs `decide` per event and
 commits (the documents are listed in `decisions.py`). `routes()` is every event type this
@@ -14,8 +14,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from services.evaluations import domain, follow_up
-from services.evaluations.criteria import CriteriaRegistry, CriteriaSet
+from services.evaluations import domain, follow_up, scoring
+from services.evaluations.criteria import CriteriaRegistry
 from services.evaluations.decisions import (
     EVALUATIONS,
     EXEMPLARS,
@@ -41,19 +41,20 @@ from services.evaluations.directory import (
 from services.evaluations.domain import (
     CANCELLABLE,
     Candidate,
-    NominationFacts,
     Status,
     Thresholds,
 )
 from services.evaluations.follow_up import new_exemplar
+from services.evaluations.scoring import recused_of, status_of
 from shared import topics
 from shared.days import date, day
 from shared.envelope import Event, signed_by
 from shared.events import (
+    CommentPosted,
     ConflictDeclared,
     CouncilDecisionRecorded,
+    DiscussionTimeUp,
     EvaluationCancelled,
-    EvaluationCompleted,
     EvaluatorReplaced,
     ExemplarNotRecognized,
     ExemplarRecognized,
@@ -100,8 +101,10 @@ class Evaluations:
         """Every event type consumed, per topic, and its handler."""
         return {
             topics.EVALUATIONS_INTAKE: {
-                "evaluation.score_submitted": self.score_submitted,
+                "evaluation.score_submitted": scoring.score_submitted,
                 "evaluation.conflict_declared": self.conflict_declared,
+                "evaluation.comment_posted": scoring.comment_posted,
+                "evaluation.discussion_time_up": scoring.discussion_time_up,
                 "council.decision_recorded": self.council_decision,
                 "exemplar.review_reported": follow_up.review_reported,
                 "exemplar.replication_reported": follow_up.replication_reported,
@@ -121,6 +124,8 @@ class Evaluations:
                 return {EVALUATIONS: [data.nomination_id], QUERIES: {ALL_LOADS}}
             case ConflictDeclared():
                 return {EVALUATIONS: [data.nomination_id], QUERIES: PANEL_READS}
+            case CommentPosted() | DiscussionTimeUp():
+                return {EVALUATIONS: [data.nomination_id], QUERIES: {ALL_LOADS}}
             case CouncilDecisionRecorded():
                 return {EVALUATIONS: [data.nomination_id], EXEMPLARS: [domain.exemplar_id(data.nomination_id)]}
             case ReviewReported():
@@ -159,7 +164,7 @@ class Evaluations:
         thresholds = Thresholds(
             recognize_from=outcomes.recognize_from if outcomes else self.policy.recognize_from,
             foster_from=outcomes.foster_from if outcomes else self.policy.foster_from,
-            divergence_spread=self.policy.divergence_spread)
+            divergence_spread=self.policy.divergence_spread, discussion_days=self.policy.discussion_days)
         # nomination.accepted is the nominations service's own event (a producer of ours, not
         # an outside sender): its time is that service's clock when it accepted.
         today = event.time.date()
@@ -197,47 +202,11 @@ class Evaluations:
 
     # ---- exemplars.evaluations.intake ------------------------------------------------------
 
-    def score_submitted(self, view: View, event: Event) -> Decision:
-        sub: ScoreSubmitted = event.data
-        doc = view.get(EVALUATIONS, sub.nomination_id)
-        criteria = CriteriaSet.from_snapshot(doc["criteria"]) if doc else None
-        reasons = domain.check_score(
-            nomination_id=sub.nomination_id, status=_status(doc), panel=doc["panel"] if doc else [],
-            recused=_recused(doc), criteria=criteria, evaluator_id=sub.evaluator_id, scores=sub.scores, gates=sub.gates)
-        if reasons:
-            return refuse(event, reasons, subject=sub.nomination_id, sender=sub.evaluator_id)
-        sheet = {"evaluator_id": sub.evaluator_id, "scores": dict(sub.scores), "gates": dict(sub.gates),
-                 "comment": sub.comment, "at": event.time, "received_at": event.received_at, "event_id": event.id,
-                 "sender": signed_by(event)}
-        sheets = [s for s in doc["sheets"] if s["evaluator_id"] != sub.evaluator_id] + [sheet]
-        doc = {**doc, "sheets": sheets, "updated_at": event.time}
-        scored = {s["evaluator_id"] for s in sheets}
-        if _status(doc) is not Status.OPEN or not domain.panel_complete(doc["panel"], doc["panel_size"], scored):
-            return Decision.of(Put(EVALUATIONS, doc))
-        result = self._complete(doc, criteria, sheets)
-        doc.update(status=Status.COMPLETED.value, result=_result_doc(result), completed_at=event.time)
-        completed = make(
-            EvaluationCompleted, nomination_id=doc["_id"], unit_id=doc["unit_id"], year=doc["year"], field=doc["field"],
-            title=doc["title"], criteria=criteria.ref, total=result.total, breakdown=result.breakdown,
-            gates=result.gates, outcome=result.outcome, evaluator_totals=result.evaluator_totals,
-            divergent=result.divergent, spread=result.spread)
-        return Decision.of(Put(EVALUATIONS, doc), publish=[derived(completed, event, doc["_id"])])
-
-    def _complete(self, doc: dict, criteria: CriteriaSet, sheets: list[dict]) -> domain.Completion:
-        members = set(doc["panel"])
-        scores = {s["evaluator_id"]: s["scores"] for s in sheets if s["evaluator_id"] in members}
-        findings = {s["evaluator_id"]: s["gates"] for s in sheets if s["evaluator_id"] in members}
-        facts_doc = doc["facts"]
-        facts = NominationFacts(evidence=frozenset(EvidenceKind(e) for e in facts_doc["evidence"]),
-                                disciplinary_record=facts_doc["disciplinary_record"],
-                                started_on=date(facts_doc["started_on"]), as_of=date(facts_doc["as_of"]))
-        return domain.complete(criteria, Thresholds(**doc["thresholds"]), scores, findings, facts)
-
     def conflict_declared(self, view: View, event: Event) -> Decision:
         declared: ConflictDeclared = event.data
         doc = view.get(EVALUATIONS, declared.nomination_id)
-        reasons = domain.check_conflict(nomination_id=declared.nomination_id, status=_status(doc),
-                                        panel=doc["panel"] if doc else [], recused=_recused(doc),
+        reasons = domain.check_conflict(nomination_id=declared.nomination_id, status=status_of(doc),
+                                        panel=doc["panel"] if doc else [], recused=recused_of(doc),
                                         evaluator_id=declared.evaluator_id)
         if reasons:
             return refuse(event, reasons, subject=declared.nomination_id, sender=declared.evaluator_id)
@@ -250,7 +219,7 @@ class Evaluations:
         doc = view.get(EVALUATIONS, nid)
         result = (doc or {}).get("result") or {}
         gate_names = {g["id"]: g["name"] for g in doc["criteria"]["gates"]} if doc else {}
-        reasons = domain.check_decision(nomination_id=nid, status=_status(doc), recognized=dec.recognized,
+        reasons = domain.check_decision(nomination_id=nid, status=status_of(doc), recognized=dec.recognized,
                                         level=dec.level, gates=result.get("gates", {}), gate_names=gate_names)
         if reasons:
             return refuse(event, reasons, subject=nid)
@@ -377,7 +346,7 @@ class Evaluations:
         units = {c.staff_id: c.unit_id for c in panels.candidates}
         return self.select(
             event, doc["_id"], doc["field"], panels.candidates, size=size, excluded_units=panels.excluded_units(doc),
-            excluded_staff={*doc["excluded_staff"], *current, *leaving, *_recused(doc)},
+            excluded_staff={*doc["excluded_staff"], *current, *leaving, *recused_of(doc)},
             panel_units={units[p] for p in current if p in units})
 
     def _panel_event(self, doc: dict, event: Event, *parts: str) -> Event:
@@ -392,15 +361,3 @@ class Evaluations:
         return derived(data, event, doc["_id"], *parts)
 
 
-def _status(doc: dict | None) -> Status | None:
-    return Status(doc["status"]) if doc else None
-
-
-def _recused(doc: dict | None) -> list[str]:
-    return [r["evaluator_id"] for r in (doc or {}).get("recused", [])]
-
-
-def _result_doc(result: domain.Completion) -> dict[str, Any]:
-    return {"total": result.total, "breakdown": [c.model_dump() for c in result.breakdown], "gates": result.gates,
-            "outcome": result.outcome.value, "evaluator_totals": result.evaluator_totals, "spread": result.spread,
-            "divergent": result.divergent, "below_minimum": result.below_minimum}

@@ -1,4 +1,5 @@
-"""Reminders before the scoring deadline and overdue notices after it, on an injectable clock.
+"""What the clock decides, on an injectable clock: reminders before the scoring deadline,
+overdue notices after it, and the end of a discussion's time box.
 
 Each notice is decided once (its id is the evaluation, the evaluator and the step), stored
 before it is published and republished until marked published, so a crash between the
@@ -12,7 +13,7 @@ from services.evaluations.decisions import SOURCE, make, now
 from services.evaluations.store import EvaluationStore
 from shared.days import date
 from shared.envelope import Event, new_event
-from shared.events import EvaluationOverdue, EvaluationReminder
+from shared.events import DiscussionTimeUp, EvaluationOverdue, EvaluationReminder
 from shared.programme import EvaluationPolicy
 
 
@@ -39,3 +40,18 @@ async def due_reminders(store: EvaluationStore, policy: EvaluationPolicy, today:
                               time=now())
             await store.add_notice(doc["_id"], notice.evaluator_id, notice.key, event)
     return await store.unpublished_notices()
+
+
+async def discussions_ended(store: EvaluationStore, today: dt.date) -> list[Event]:
+    """A time-up, for the intake, for every discussion whose last day is before `today`.
+
+    Nothing is stored: the evaluation's own state is what is pending (it leaves `discussion`
+    when the time-up is handled), so a run after a crash or a failed publish sends it again,
+    under the same id, which the intake's consumer takes once.
+    """
+    ended = []
+    for doc in await store.discussions_past(today):
+        closes_on = date(doc["discussion"]["closes_on"])
+        ended.append(new_event(DiscussionTimeUp(nomination_id=doc["_id"], closes_on=closes_on), key=doc["_id"],
+                               source=SOURCE, id_parts=(doc["_id"], closes_on.isoformat()), time=now()))
+    return ended

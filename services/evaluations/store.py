@@ -26,6 +26,7 @@ from services.evaluations.decisions import (
     review_id,
 )
 from services.evaluations.directory import SCORING_VALUES
+from services.evaluations.domain import Status
 from shared import envelope
 from shared.days import day
 from shared.documents import MongoDocuments
@@ -83,6 +84,12 @@ class EvaluationStore:
             query["panel"] = {"$in": sorted(evaluators)}
         cursor = self.evaluations.find(query, {**HIDDEN, "sheets": 0, "criteria": 0})
         return await cursor.sort("_id", ASCENDING).skip(offset).limit(limit).to_list()
+
+    async def discussions_past(self, today: dt.date) -> list[dict[str, Any]]:
+        """Evaluations still discussing after their discussion's last day."""
+        cursor = self.evaluations.find({"status": Status.DISCUSSION.value, "discussion.closes_on": {"$lt": day(today)}},
+                                       {"discussion.closes_on": 1})
+        return await cursor.to_list()
 
     # ---- reminders (the schedule's own writes) ---------------------------------------------
 

@@ -10,9 +10,11 @@ from shared import links
 from shared.envelope import Event
 from shared.links import TaskLink
 
-# Templates that ask their (staff) recipient to score or declare a conflict on an evaluation.
+# Templates that ask their (staff) recipient to score, discuss or declare a conflict on an evaluation.
 ASSIGNMENT_TEMPLATES = frozenset({"panel_assigned", "evaluation_reminder", "evaluation_overdue",
-                                  "evaluator_replacement"})
+                                  "evaluator_replacement", "discussion_opened"})
+# ... and to put a completed evaluation before the council: the pack of its year and field.
+COUNCIL_TEMPLATES = frozenset({"evaluation_completed"})
 
 
 class ActionLinks:
@@ -31,8 +33,13 @@ class ActionLinks:
         """The link for `delivery`, or None. Its id is the delivery's: the mail sent again
         after a failure carries a link that is still the one link."""
         nomination_id = getattr(event.data, "nomination_id", None)
-        if delivery["template"] not in ASSIGNMENT_TEMPLATES or delivery["recipient_kind"] != "staff" or not nomination_id:
+        if delivery["recipient_kind"] != "staff" or not nomination_id:
             return None
-        link = TaskLink(delivery["_id"], delivery["recipient_id"], links.assignment_task(nomination_id),
-                        now + dt.timedelta(days=self.days))
+        if delivery["template"] in ASSIGNMENT_TEMPLATES:
+            task = links.assignment_task(nomination_id)
+        elif delivery["template"] in COUNCIL_TEMPLATES:
+            task = links.council_task(event.data.year, event.data.field)
+        else:
+            return None
+        link = TaskLink(delivery["_id"], delivery["recipient_id"], task, now + dt.timedelta(days=self.days))
         return f"{self.base_url}/signin?t={links.mint(self._secret, link)}"

@@ -8,8 +8,10 @@ import datetime as dt
 
 from services.notifications.domain import DirectoryView, NominationView, StaffView, UnitView
 from shared.events import (
+    CommentRecorded,
     CriteriaSetRef,
     CriterionResult,
+    DiscussionOpened,
     EvaluationCancelled,
     EvaluationCompleted,
     EvaluationOverdue,
@@ -29,6 +31,7 @@ from shared.events import (
     QuotaShortfall,
     Reason,
     ReviewRecorded,
+    ScoreRecorded,
     SupportNeeded,
     WithdrawalRejected,
 )
@@ -100,6 +103,13 @@ def sample_payloads() -> dict[str, Payload]:
         PanelIncomplete(nomination_id=NOMINATION, unit_id=UNIT, title=TITLE, required=3, assigned=["S-EV-1"]),
         EvaluatorReplaced(nomination_id=NOMINATION, title=TITLE, recused_id="S-EV-1", replacement_id="S-EV-4",
                           reason="Từng công tác tại đơn vị đề xuất", deadline=dt.date(2025, 6, 30)),
+        ScoreRecorded(nomination_id=NOMINATION, evaluator_id="S-EV-2", scores={"hieu_qua": 25, "lan_toa": 15},
+                      total=80, amended=True),
+        DiscussionOpened(nomination_id=NOMINATION, unit_id=UNIT, title=TITLE, evaluators=["S-EV-1", "S-EV-2", "S-EV-3"],
+                         evaluator_totals={"S-EV-1": 86, "S-EV-2": 58.5, "S-EV-3": 74}, spread=27.5, threshold=25,
+                         closes_on=dt.date(2025, 7, 5)),
+        CommentRecorded(nomination_id=NOMINATION, evaluator_id="S-EV-2",
+                        comment="Tôi chấm thấp tiêu chí Sức lan tỏa vì chưa có đơn vị nào áp dụng.", number=1),
         EvaluationReminder(nomination_id=NOMINATION, evaluator_id="S-EV-2", title=TITLE,
                            deadline=dt.date(2025, 6, 30), days_left=7),
         EvaluationOverdue(nomination_id=NOMINATION, evaluator_id="S-EV-3", title=TITLE,

@@ -22,7 +22,9 @@ DESCRIPTION = """The workspace: the web pages where the people the programme add
 It reads its own projection of the directory, nominations and evaluations topics, and writes
 only by publishing signed events to the intake topics, for the person signed in."""
 INTAKE_OF = {"evaluation.score_submitted": topics.EVALUATIONS_INTAKE,
-             "evaluation.conflict_declared": topics.EVALUATIONS_INTAKE}
+             "evaluation.conflict_declared": topics.EVALUATIONS_INTAKE,
+             "evaluation.comment_posted": topics.EVALUATIONS_INTAKE,
+             "council.decision_recorded": topics.EVALUATIONS_INTAKE}
 log = logging.getLogger("exemplars.workspace")
 
 

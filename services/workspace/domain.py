@@ -10,6 +10,7 @@ for the field it belongs to.
 import datetime as dt
 import math
 import secrets
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,9 @@ from shared import links
 from shared.events.base import LONG_TEXT_MAX, TEXT_MAX
 from shared.links import LinkRefused
 
-OPEN = ("open", "panel_incomplete")  # the evaluation statuses a sheet may still be sent in
+SOURCE = "urn:exemplars:workspace"  # what the workspace publishes, signed as acting for the person signed in
+OPEN = ("open", "panel_incomplete", "discussion")  # the evaluation statuses a sheet may still be sent in
+DISCUSSING = "discussion"
 
 GATE_PASSED, GATE_FAILED, GATE_NONE = "passed", "failed", ""
 
@@ -32,6 +35,19 @@ def on_panel(assignment: Mapping[str, Any], person: str) -> bool:
 
 def scoring_open(assignment: Mapping[str, Any]) -> bool:
     return assignment.get("status") in OPEN
+
+
+def discussing(assignment: Mapping[str, Any]) -> bool:
+    return assignment.get("status") == DISCUSSING
+
+
+def others_sheets(assignment: Mapping[str, Any], person: str) -> list[tuple[str, dict[str, Any]]] | None:
+    """The other members' accepted sheets, by member, once `person`'s own is in (evaluators
+    judge on their own first); None before that."""
+    sheets = assignment.get("sheets", {})
+    if person not in sheets:
+        return None
+    return [(member, sheets[member]) for member in assignment.get("panel", []) if member != person and member in sheets]
 
 
 # ---- the score sheet --------------------------------------------------------------------------
@@ -120,6 +136,24 @@ def check_conflict_reason(reason: str) -> str | None:
     if len(reason) > TEXT_MAX:
         return f"Lý do dài quá {TEXT_MAX} ký tự."
     return None
+
+
+def check_discussion_comment(text: str) -> str | None:
+    """The error for a contribution to a discussion, or None."""
+    if not text.strip():
+        return "Nhập ý kiến thảo luận trước khi gửi."
+    if len(text) > LONG_TEXT_MAX:
+        return f"Ý kiến dài quá {LONG_TEXT_MAX} ký tự."
+    return None
+
+
+def form_id(form: Mapping[str, str]) -> str:
+    """The id the form was drawn with (a UUID; the event's id derives from it), or a new one
+    for a form that lost it."""
+    try:
+        return str(uuid.UUID(form.get("form_id", "")))
+    except ValueError:
+        return str(uuid.uuid4())
 
 
 def number(value: float) -> str:

@@ -4,7 +4,8 @@
 Documents (collection: id -> fields):
 - staff, units: the directory's names, units and roles (no addresses: the workspace mails nobody);
 - nominations: nomination id -> the file as accepted (nominee, summary, achievements, evidence);
-- assignments: nomination id -> the evaluation: panel, deadline, criteria set, status, result;
+- assignments: nomination id -> the evaluation: panel, deadline, criteria set, status, result,
+  the members' accepted sheets (shown to a member once their own is in) and the discussion;
 - refusals: input id -> the evaluations service's coded refusal of an input (ours included).
 
 The workspace publishes nothing in answer: what people do is published by its web side.
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from shared import topics
 from shared.envelope import Event
 from shared.events import (
+    CommentRecorded,
+    DiscussionOpened,
     EvaluationCancelled,
     EvaluationCompleted,
     EvaluatorReplaced,
@@ -25,6 +28,7 @@ from shared.events import (
     NominationWithdrawn,
     PanelAssigned,
     PanelIncomplete,
+    ScoreRecorded,
     StaffRegistered,
     StaffRemoved,
     UnitRegistered,
@@ -44,6 +48,9 @@ class Workspace:
                                  "nomination.withdrawn": self.nomination_withdrawn},
             topics.EVALUATIONS: {"evaluation.panel_assigned": self.panel, "evaluation.panel_incomplete": self.panel,
                                  "evaluation.evaluator_replaced": self.evaluator_replaced,
+                                 "evaluation.score_recorded": self.score_recorded,
+                                 "evaluation.discussion_opened": self.discussion_opened,
+                                 "evaluation.comment_recorded": self.comment_recorded,
                                  "evaluation.completed": self.completed, "evaluation.cancelled": self.cancelled,
                                  "exemplar.recognized": self.decided, "exemplar.not_recognized": self.decided,
                                  "evaluation.input_rejected": self.input_rejected},
@@ -122,8 +129,42 @@ class Workspace:
         panel = [m for m in stored["panel"] if m != data.recused_id]
         if data.replacement_id and data.replacement_id not in panel:
             panel.append(data.replacement_id)
+        sheets = {k: v for k, v in stored.get("sheets", {}).items() if k != data.recused_id}  # theirs went with them
+        status = "open" if stored.get("status") == "discussion" else stored.get("status")  # the newcomer scores first
         return Decision.of(Put(ASSIGNMENTS, {**stored, "panel": panel, "deadline": data.deadline.isoformat(),
-                                             "recused": sorted({*stored.get("recused", []), data.recused_id})}))
+                                             "recused": sorted({*stored.get("recused", []), data.recused_id}),
+                                             "sheets": sheets, "status": status}))
+
+    def score_recorded(self, view: View, event: Event) -> Decision:
+        data: ScoreRecorded = event.data
+        stored = view.get(ASSIGNMENTS, data.nomination_id)
+        if stored is None:
+            return NOTHING
+        sheet = {**data.model_dump(mode="json", include={"scores", "gates", "comment", "total", "amended"}),
+                 "at": event.time}
+        return Decision.of(Put(ASSIGNMENTS, {**stored, "sheets": {**stored.get("sheets", {}), data.evaluator_id: sheet}}))
+
+    def discussion_opened(self, view: View, event: Event) -> Decision:
+        data: DiscussionOpened = event.data
+        stored = view.get(ASSIGNMENTS, data.nomination_id)
+        if stored is None:
+            return NOTHING
+        earlier = stored.get("discussion") or {"comments": []}  # reopened after a recusal: what was said stays
+        discussion = {**earlier, "closes_on": data.closes_on.isoformat(), "spread": data.spread,
+                      "threshold": data.threshold}
+        return Decision.of(Put(ASSIGNMENTS, {**stored, "status": "discussion", "discussion": discussion}))
+
+    def comment_recorded(self, view: View, event: Event) -> Decision:
+        data: CommentRecorded = event.data
+        stored = view.get(ASSIGNMENTS, data.nomination_id)
+        if stored is None or not stored.get("discussion"):
+            return NOTHING
+        discussion = stored["discussion"]
+        if any(c["number"] == data.number for c in discussion["comments"]):
+            return NOTHING  # the same comment, republished
+        comment = {"number": data.number, "evaluator_id": data.evaluator_id, "comment": data.comment, "at": event.time}
+        return Decision.of(Put(ASSIGNMENTS, {**stored, "discussion": {**discussion,
+                                                                      "comments": [*discussion["comments"], comment]}}))
 
     def completed(self, view: View, event: Event) -> Decision:
         data: EvaluationCompleted = event.data
@@ -131,7 +172,7 @@ class Workspace:
         if stored is None:
             return NOTHING
         result = data.model_dump(mode="json", include={"total", "breakdown", "gates", "outcome", "evaluator_totals",
-                                                       "divergent", "spread"})
+                                                       "divergent", "spread", "discussion"})
         return Decision.of(Put(ASSIGNMENTS, {**stored, "status": "completed", "result": result}))
 
     def cancelled(self, view: View, event: Event) -> Decision:
@@ -142,7 +183,12 @@ class Workspace:
     def decided(self, view: View, event: Event) -> Decision:
         data: ExemplarRecognized | ExemplarNotRecognized = event.data
         stored = view.get(ASSIGNMENTS, data.nomination_id)
-        return Decision.of(Put(ASSIGNMENTS, {**stored, "status": "decided"})) if stored else NOTHING
+        if stored is None:
+            return NOTHING
+        recognized = isinstance(data, ExemplarRecognized)
+        decision = {"recognized": recognized, "level": data.level.value if recognized else None,
+                    "decision_ref": data.decision_ref, "fostering": bool(getattr(data, "fostering", False))}
+        return Decision.of(Put(ASSIGNMENTS, {**stored, "status": "decided", "decision": decision}))
 
     def input_rejected(self, view: View, event: Event) -> Decision:
         data: InputRejected = event.data

@@ -29,7 +29,7 @@ class WorkspaceStore:
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.db, {
-            ASSIGNMENTS: [IndexModel([("panel", ASCENDING)])],
+            ASSIGNMENTS: [IndexModel([("panel", ASCENDING)]), IndexModel([("year", ASCENDING), ("status", ASCENDING)])],
             SUBMISSIONS: [IndexModel([("nomination_id", ASCENDING), ("person", ASCENDING)]),
                           IndexModel([("person", ASCENDING)])],
             STAFF: [IndexModel([("roles", ASCENDING)])],
@@ -46,6 +46,10 @@ class WorkspaceStore:
         cursor = self.db[STAFF].find({"removed": False}, HIDDEN).sort([("unit_id", ASCENDING), ("name", ASCENDING)])
         return await cursor.limit(limit).to_list()
 
+    async def names(self, staff_ids: list[str]) -> dict[str, str]:
+        """Staff id -> name, for the people a page shows (those since removed included)."""
+        return {doc["_id"]: doc["name"] async for doc in self.db[STAFF].find({"_id": {"$in": staff_ids}}, {"name": 1})}
+
     async def unit_names(self) -> dict[str, str]:
         return {doc["_id"]: doc["name"] async for doc in self.db[UNITS].find({}, {"name": 1})}
 
@@ -55,6 +59,10 @@ class WorkspaceStore:
 
     async def assignment(self, nomination_id: str) -> dict | None:
         return await self.db[ASSIGNMENTS].find_one({"_id": nomination_id}, HIDDEN)
+
+    async def done_in_year(self, year: int, statuses: tuple[str, ...]) -> list[dict]:
+        """The year's evaluations in `statuses`, every field: the council's pack reads them all."""
+        return await self.db[ASSIGNMENTS].find({"year": year, "status": {"$in": list(statuses)}}, HIDDEN).to_list()
 
     async def nomination(self, nomination_id: str) -> dict | None:
         return await self.db[NOMINATIONS].find_one({"_id": nomination_id}, HIDDEN)

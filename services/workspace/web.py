@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,22 +21,21 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.workspace import domain
+from services.workspace import council_pages, domain
 from services.workspace.criteria import CriteriaSource, CriteriaUnavailable
-from services.workspace.domain import Session, SheetForm
+from services.workspace.domain import SOURCE, Session, SheetForm
 from services.workspace.settings import WorkspaceSettings
 from services.workspace.store import WorkspaceStore
 from shared import links
 from shared.envelope import Event, new_event
-from shared.events import ConflictDeclared, ScoreSubmitted
+from shared.events import CommentPosted, ConflictDeclared, ScoreSubmitted
 from shared.links import LinkRefused
-from shared.vocabulary import FIELD_NAMES_VI, NOMINEE_KIND_NAMES_VI, Field, NomineeKind
+from shared.vocabulary import FIELD_NAMES_VI, NOMINEE_KIND_NAMES_VI, OUTCOME_NAMES_VI, Field, NomineeKind, Outcome
 
 log = logging.getLogger("exemplars.workspace")
 
 HERE = Path(__file__).parent
 COOKIE = "exemplars_session"
-SOURCE = "urn:exemplars:workspace"
 PUBLISH_TIMEOUT = 10.0  # seconds a form waits for the broker before saying "try again"
 
 Publish = Callable[[Event, str], Awaitable[None]]  # (event, the person it is done for)
@@ -53,7 +53,9 @@ NO_CRITERIA = ("Chưa mở được phiếu chấm",
                "Chưa tải được bộ tiêu chí từ dịch vụ đánh giá. Vui lòng thử lại sau ít phút.")
 STALE_FORM = ("Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang và gửi lại.")
 NOT_SENT = ("Chưa gửi được", "Hệ thống chưa gửi được. Hãy bấm gửi lại: việc này không tạo bản gửi thứ hai.")
-STATUS_NAMES = {"open": "Đang chấm", "panel_incomplete": "Chờ đủ thành viên", "completed": "Đã chấm xong",
+NO_DISCUSSION = ("Không có thảo luận", "Hồ sơ này không có cuộc thảo luận nào đang mở.")
+STATUS_NAMES = {"open": "Đang chấm", "panel_incomplete": "Chờ đủ thành viên", "discussion": "Đang thảo luận",
+                "completed": "Đã chấm xong",
                 "decided": "Đã có quyết định", "cancelled": "Đã hủy"}
 
 
@@ -61,7 +63,8 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
           publish: Publish, now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(field_name=_field_name, kind_name=_kind_name, status_name=_status_name,
-                                 vi_date=_vi_date, number=domain.number)
+                                 vi_date=_vi_date, number=domain.number, outcome_name=outcome_name,
+                                 field_names=FIELD_NAMES_VI)
     api.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     link_secret = settings.link_secret.get_secret_value().encode()  # type: ignore[union-attr]
     session_secret = settings.session_secret.get_secret_value().encode()  # type: ignore[union-attr]
@@ -170,7 +173,8 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
 
     async def scoring_page(request: Request, session: Session, nomination_id: str, *, form: SheetForm | None = None,
                            errors: dict[str, str] | None = None, notice: str | None = None,
-                           conflict_error: str | None = None, conflict_reason: str = "", status: int = 200) -> Response:
+                           conflict_error: str | None = None, conflict_reason: str = "",
+                           comment_error: str | None = None, comment_text: str = "", status: int = 200) -> Response:
         assignment = await store.assignment(nomination_id)
         if assignment is None or not domain.on_panel(assignment, session.person):
             return await message(request, *NOT_ON_PANEL, 403, session)
@@ -180,12 +184,18 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
             return await message(request, *NO_CRITERIA, 503, session)
         submissions = await store.submissions(nomination_id, session.person)
         refusals = await store.refusals([s["_id"] for s in submissions])
+        # One id per form drawn: the event each would publish derives from it.
+        form_ids = {name: str(uuid.uuid4()) for name in ("sheet", "conflict", "comment")}
         return await page(request, "sheet.html", session, status, assignment=assignment,
                           nomination=await store.nomination(nomination_id), criteria=criteria,
                           form=form or SheetForm.from_draft(await store.draft(nomination_id, session.person)),
                           errors=errors or {}, notice=notice, submissions=submissions, refusals=refusals,
-                          form_id=str(uuid.uuid4()), conflict_error=conflict_error, conflict_reason=conflict_reason,
-                          open=domain.scoring_open(assignment),
+                          form_ids=form_ids, conflict_error=conflict_error, conflict_reason=conflict_reason,
+                          comment_error=comment_error, comment_text=comment_text,
+                          open=domain.scoring_open(assignment), discussing=domain.discussing(assignment),
+                          mine=assignment.get("sheets", {}).get(session.person),
+                          others=domain.others_sheets(assignment, session.person),
+                          names=await store.names(assignment.get("panel", [])),
                           units=await store.unit_names())
 
     async def criteria_source(assignment: dict) -> dict:
@@ -199,7 +209,7 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         if session is None:
             return RedirectResponse("/", status_code=303)
         notice = {"saved": "Đã lưu nháp phiếu chấm.", "sent": "Đã gửi phiếu chấm điểm.",
-                  "declared": "Đã gửi khai báo xung đột lợi ích."}.get(request.query_params.get("done", ""))
+                  "declared": "Đã gửi khai báo xung đột lợi ích.", "commented": "Đã gửi ý kiến thảo luận."}.get(request.query_params.get("done", ""))
         return await scoring_page(request, session, nomination_id, notice=notice)
 
     async def panel_member_posting(request: Request, nomination_id: str) -> tuple[Session, dict, dict] | Response:
@@ -239,8 +249,8 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         assert sheet is not None  # no errors: check_sheet made it
         event = new_event(ScoreSubmitted(nomination_id=nomination_id, evaluator_id=session.person,
                                          scores=sheet.scores, gates=sheet.gates, comment=sheet.comment),
-                          key=nomination_id, source=SOURCE, id_parts=(_form_id(form),))
-        return await publish_once(request, session, event, "score", nomination_id, "sent")
+                          key=nomination_id, source=SOURCE, id_parts=(domain.form_id(form),))
+        return await publish_once(request, session, event, "score", nomination_id, _done(nomination_id, "sent"))
 
     @api.post("/assignments/{nomination_id}/conflict")
     async def post_conflict(request: Request, nomination_id: str) -> Response:
@@ -253,11 +263,29 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
             return await scoring_page(request, session, nomination_id, conflict_error=error, conflict_reason=reason,
                                       status=422)
         event = new_event(ConflictDeclared(nomination_id=nomination_id, evaluator_id=session.person, reason=reason),
-                          key=nomination_id, source=SOURCE, id_parts=(_form_id(form),))
-        return await publish_once(request, session, event, "conflict", nomination_id, "declared")
+                          key=nomination_id, source=SOURCE, id_parts=(domain.form_id(form),))
+        return await publish_once(request, session, event, "conflict", nomination_id, _done(nomination_id, "declared"))
+
+    @api.post("/assignments/{nomination_id}/comment")
+    async def post_comment(request: Request, nomination_id: str) -> Response:
+        posted = await panel_member_posting(request, nomination_id)
+        if isinstance(posted, Response):
+            return posted
+        session, form, assignment = posted
+        if not domain.discussing(assignment):  # the service would refuse it: say so, send nothing
+            return await message(request, *NO_DISCUSSION, 409, session)
+        text = form.get("comment", "").strip()
+        if error := domain.check_discussion_comment(text):
+            return await scoring_page(request, session, nomination_id, comment_error=error, comment_text=text,
+                                      status=422)
+        event = new_event(CommentPosted(nomination_id=nomination_id, evaluator_id=session.person, comment=text),
+                          key=nomination_id, source=SOURCE, id_parts=(domain.form_id(form),))
+        return await publish_once(request, session, event, "comment", nomination_id,
+                                  _done(nomination_id, "commented"))
 
     async def publish_once(request: Request, session: Session, event: Event, kind: str, nomination_id: str,
-                           done: str) -> Response:
+                           then: str) -> Response:
+        """Publish `event` once for this form, then show `then`."""
         earlier = await store.claim_submission(event.id, kind, nomination_id, session.person, now())
         if earlier is None or not earlier.get("published"):  # new, or an earlier press that did not get through
             try:
@@ -266,16 +294,24 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
                 log.warning("publishing %s for %s failed", event.type, session.person, exc_info=True)
                 return await message(request, *NOT_SENT, 503, session)
             await store.mark_published(event.id)
-        return RedirectResponse(f"/assignments/{nomination_id}?done={done}", status_code=303)
+        return RedirectResponse(then, status_code=303)
+
+    council_pages.mount(api, Pages(session_of, page, message, form_of, publish_once), store, now)
 
 
-def _form_id(form: dict[str, str]) -> str:
-    """The id the form was drawn with (a UUID; the event's id derives from it), or a new one
-    for a form that lost it."""
-    try:
-        return str(uuid.UUID(form.get("form_id", "")))
-    except ValueError:
-        return str(uuid.uuid4())
+@dataclass(frozen=True)
+class Pages:
+    """What every group of pages shares: the session, rendering, the posted form, publishing once."""
+
+    session_of: Callable[[Request], Session | None]
+    page: Callable[..., Awaitable[Response]]
+    message: Callable[..., Awaitable[Response]]
+    form_of: Callable[[Request, Session], Awaitable[dict[str, str] | None]]
+    publish_once: Callable[..., Awaitable[Response]]
+
+
+def _done(nomination_id: str, what: str) -> str:
+    return f"/assignments/{nomination_id}?done={what}"
 
 
 def _field_name(value: str) -> str:
@@ -286,13 +322,21 @@ def _kind_name(value: str) -> str:
     return NOMINEE_KIND_NAMES_VI.get(NomineeKind(value), value) if value in NomineeKind._value2member_map_ else value
 
 
+def outcome_name(value: str) -> str:
+    return OUTCOME_NAMES_VI.get(Outcome(value), value) if value in Outcome._value2member_map_ else value
+
+
 def _status_name(value: str) -> str:
     return STATUS_NAMES.get(value, value)
 
 
 def _task_path(task: str) -> str:
     kind, _, subject = task.partition(":")
-    return f"/assignments/{subject}" if kind == "assignment" and subject else "/assignments"
+    if kind == "assignment" and subject:
+        return f"/assignments/{subject}"
+    if kind == "council" and (pack := links.council_pack(task)) is not None:
+        return f"/council?year={pack[0]}&field={pack[1]}"
+    return "/assignments"
 
 
 def _vi_date(value: str | dt.date | None) -> str:

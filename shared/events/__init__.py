@@ -3,10 +3,15 @@
 from shared.events.base import Payload, Reason
 from shared.events.directory import StaffRegistered, StaffRemoved, UnitRegistered
 from shared.events.evaluations import (
+    CommentPosted,
+    CommentRecorded,
     ConflictDeclared,
     CouncilDecisionRecorded,
     CriteriaSetRef,
     CriterionResult,
+    DiscussionOpened,
+    DiscussionSummary,
+    DiscussionTimeUp,
     EvaluationCancelled,
     EvaluationCompleted,
     EvaluationOverdue,
@@ -21,6 +26,7 @@ from shared.events.evaluations import (
     ReplicationReported,
     ReviewRecorded,
     ReviewReported,
+    ScoreRecorded,
     ScoreSubmitted,
     SupportNeeded,
     VisitReported,
@@ -45,9 +51,9 @@ ALL: tuple[type[Payload], ...] = (
     NominationSubmitted, NominationWithdrawn, NominationAccepted, NominationRejected,
     WithdrawalRejected, QuotaShortfall,
     ScoreSubmitted, ConflictDeclared, CouncilDecisionRecorded, ReviewReported,
-    ReplicationReported, VisitReported,
-    PanelAssigned, PanelIncomplete, EvaluatorReplaced, EvaluationReminder, EvaluationOverdue,
-    EvaluationCompleted, EvaluationCancelled, ExemplarRecognized, ExemplarNotRecognized,
+    ReplicationReported, VisitReported, CommentPosted, DiscussionTimeUp,
+    PanelAssigned, PanelIncomplete, EvaluatorReplaced, ScoreRecorded, DiscussionOpened, CommentRecorded,
+    EvaluationReminder, EvaluationOverdue, EvaluationCompleted, EvaluationCancelled, ExemplarRecognized, ExemplarNotRecognized,
     ReviewRecorded, SupportNeeded, ExemplarReplicated, InputRejected,
     NotificationSent, NotificationFailed,
 )  # fmt: skip

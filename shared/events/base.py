@@ -42,6 +42,8 @@ MAX_PANEL = 15
 # The most refusals one answer can give: a score sheet can fail every criterion of its set
 # (MAX_CRITERIA) besides three sheet-level checks; a submission has nine checks in all.
 MAX_REASONS = MAX_CRITERIA + 10
+# Contributions to one evaluation's discussion: a panel of a few members over a few days.
+MAX_COMMENTS = 200
 # The ministry has about 30 units and each province one department of the sector: no
 # period of a model can see more units start applying it.
 MAX_NEW_ADOPTERS = 100

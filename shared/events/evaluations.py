@@ -1,9 +1,13 @@
 """Evaluations: intake from evaluators, councils and units; what the evaluations service answers."""
 
-from pydantic import Field
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
 
 from shared.events.base import (
+    LONG_TEXT_MAX,
     MAX_COUNT,
+    MAX_COMMENTS,
     MAX_CRITERIA,
     MAX_GATES,
     MAX_NEW_ADOPTERS,
@@ -51,6 +55,30 @@ class ConflictDeclared(Payload):
     nomination_id: NominationId
     evaluator_id: Identifier
     reason: Text
+
+
+# A contribution to a discussion says something: unlike an optional comment, never empty.
+Remark = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LONG_TEXT_MAX)]
+
+
+class CommentPosted(Payload):
+    """A panel member's contribution to the discussion of a panel whose totals diverge."""
+
+    event_type = "evaluation.comment_posted"
+
+    nomination_id: NominationId
+    evaluator_id: Identifier
+    comment: Remark
+
+
+class DiscussionTimeUp(Payload):
+    """The evaluations service's own clock: a discussion's time box has ended. Sent to the
+    intake like any input, so the completion it causes is in the log and a rebuild replays it."""
+
+    event_type = "evaluation.discussion_time_up"
+
+    nomination_id: NominationId
+    closes_on: Day  # the discussion's last day, as opened: a later discussion is not closed by it
 
 
 class CouncilDecisionRecorded(Payload):
@@ -148,6 +176,46 @@ class EvaluatorReplaced(Payload):
     deadline: Day
 
 
+class ScoreRecorded(Payload):
+    """A score sheet accepted: a panel member's first or an amendment. What the others may see
+    once their own sheet is in."""
+
+    event_type = "evaluation.score_recorded"
+
+    nomination_id: NominationId
+    evaluator_id: Identifier
+    scores: dict[Identifier, Score] = Field(max_length=MAX_CRITERIA)
+    gates: dict[Identifier, bool] = Field(default_factory=dict, max_length=MAX_GATES)
+    comment: LongText | None = None
+    total: Points  # this sheet's weighted total
+    amended: bool = False  # replaces the member's earlier sheet
+
+
+class DiscussionOpened(Payload):
+    """The whole panel has scored and its totals differ by more than the threshold: the members
+    discuss, may amend, and the evaluation completes when they agree or on `closes_on`'s end."""
+
+    event_type = "evaluation.discussion_opened"
+
+    nomination_id: NominationId
+    unit_id: Identifier
+    title: Text
+    evaluators: list[Identifier] = Field(max_length=MAX_PANEL)
+    evaluator_totals: dict[Identifier, Points] = Field(max_length=MAX_PANEL)
+    spread: Points
+    threshold: Points
+    closes_on: Day
+
+
+class CommentRecorded(Payload):
+    event_type = "evaluation.comment_recorded"
+
+    nomination_id: NominationId
+    evaluator_id: Identifier
+    comment: Remark
+    number: int = Field(ge=1, le=MAX_COMMENTS)  # its place in the discussion
+
+
 class EvaluationReminder(Payload):
     event_type = "evaluation.reminder"
 
@@ -177,6 +245,16 @@ class CriterionResult(Payload):
     weighted: Points  # contribution to the total, out of `weight`
 
 
+class DiscussionSummary(Payload):
+    """How a divergent panel's discussion ended."""
+
+    opened_on: Day
+    closed_on: Day
+    closed_by: Literal["agreement", "time_box"]  # totals came within the threshold, or time ran out
+    spread_at_opening: Points
+    comments: int = Field(ge=0, le=MAX_COMMENTS)
+
+
 class EvaluationCompleted(Payload):
     """The panel's recommendation to the council."""
 
@@ -195,6 +273,7 @@ class EvaluationCompleted(Payload):
     evaluator_totals: dict[Identifier, Points] = Field(max_length=MAX_PANEL)
     divergent: bool
     spread: Points
+    discussion: DiscussionSummary | None = None  # absent when the panel did not diverge
 
 
 class EvaluationCancelled(Payload):

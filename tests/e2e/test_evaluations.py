@@ -15,6 +15,7 @@ from services.evaluations.criteria import load_criteria
 from shared import envelope, topics
 from shared.envelope import Event, new_event
 from shared.events import (
+    CommentPosted,
     ConflictDeclared,
     CouncilDecisionRecorded,
     NominationAccepted,
@@ -311,6 +312,44 @@ async def test_each_reader_sees_only_their_part_of_an_evaluation(service, stack,
     assert not any(member in mine.text for member in panel)
 
 
+async def test_a_divergent_panel_discusses_and_completes_once_it_agrees(service, stack, producer, topic_log):
+    nomination_id = nid("NOM-DISC")
+    await accept(producer, nomination_id, unit_id="QLDD")
+    panel = await panel_of(topic_log, nomination_id)
+    for member, fraction in zip(panel, (0.9, 0.85, 0.5), strict=True):
+        await score(producer, nomination_id, member, sheet(Field.LAND, NomineeKind.COLLECTIVE, fraction))
+    [opened] = await outputs(topic_log, nomination_id, "evaluation.discussion_opened")
+    assert opened.data.evaluators == panel and opened.data.spread == 40 and opened.data.threshold == 25
+    recorded = await outputs(topic_log, nomination_id, "evaluation.score_recorded", at_least=3)
+    assert {(e.data.evaluator_id, e.data.total) for e in recorded} == {(panel[0], 90), (panel[1], 85), (panel[2], 50)}
+
+    said = await publish(producer, topics.EVALUATIONS_INTAKE, CommentPosted(
+        nomination_id=nomination_id, evaluator_id=panel[2], comment="Tôi chưa thấy số liệu lan tỏa; xin xem lại."),
+        nomination_id)
+    [comment] = await answer(topic_log, said)
+    assert comment.type == "evaluation.comment_recorded" and comment.data.number == 1
+    unit = stack.keyring.reader_token("qldd-officer", "unit:QLDD")
+    async with reads(service, unit) as client:
+        during = (await client.get(f"/evaluations/{nomination_id}")).json()
+    assert during["status"] == "discussion" and during["discussion"]["comment_count"] == 1
+    assert during["discussion"]["comments"] == []  # what members say stays among them until they are done
+
+    amended = await score(producer, nomination_id, panel[2], sheet(Field.LAND, NomineeKind.COLLECTIVE, 0.8))
+    [completed] = await outputs(topic_log, nomination_id, "evaluation.completed")
+    assert completed.data.spread == 10 and not completed.data.divergent
+    assert completed.data.discussion.closed_by == "agreement" and completed.data.discussion.comments == 1
+    assert completed.data.discussion.spread_at_opening == 40
+    assert {e.type for e in await answer(topic_log, amended, at_least=2)} == {"evaluation.score_recorded",
+                                                                              "evaluation.completed"}
+    async with reads(service, unit) as client:
+        after = (await client.get(f"/evaluations/{nomination_id}")).json()
+    [seen] = after["discussion"]["comments"]
+    assert seen["evaluator_id"] is None and "số liệu lan tỏa" in seen["comment"]  # the unit: what, not who
+    assert after["discussion"]["closed_by"] == "agreement"
+    assert await refused(topic_log, await publish(producer, topics.EVALUATIONS_INTAKE, CommentPosted(
+        nomination_id=nomination_id, evaluator_id=panel[0], comment="Muộn."), nomination_id)) == {"EVALUATION_CLOSED"}
+
+
 async def test_conflict_of_interest_replaces_the_evaluator(service, producer, topic_log):
     nomination_id = nid("NOM-COI")
     await accept(producer, nomination_id, unit_id="DCKS", model=MODELS[3])
@@ -354,6 +393,7 @@ async def test_every_refusal_is_answered_with_a_code(service, producer, topic_lo
     council = CouncilDecisionRecorded(nomination_id=a, recognized=True, level=RecognitionLevel.UNIT,
                                       decision_ref="1/QĐ", decided_on=dt.date(2025, 12, 1))
     assert await code(council) == {"EVALUATION_NOT_COMPLETED"}
+    assert await code(CommentPosted(nomination_id=a, evaluator_id=panel[0], comment="Sớm")) == {"NOT_IN_DISCUSSION"}
 
     await score_all(producer, topic_log, a, 0.9, field, kind)
     assert await code(ScoreSubmitted(nomination_id=a, evaluator_id=panel[0], scores=good)) == {"EVALUATION_CLOSED"}

@@ -17,7 +17,7 @@ from deploy.demo_data import MODELS, StaffMember, submission
 from services.evaluations.criteria import CRITERIA_DIR, load_criteria
 from services.evaluations.domain import NO_LONGER_ELIGIBLE
 from services.evaluations.handlers import Evaluations
-from services.evaluations.reminders import due_reminders
+from services.evaluations.reminders import discussions_ended, due_reminders
 from services.evaluations.store import EvaluationStore
 from shared.envelope import Event, new_event
 from shared.events import (
@@ -105,6 +105,17 @@ def only(events: list[Event], type_: str):
     return events[0].data
 
 
+def recorded(events: list[Event]) -> bool:
+    """The sheet was taken, and nothing else followed from it."""
+    return [e.type for e in events] == ["evaluation.score_recorded"]
+
+
+def completed(events: list[Event]):
+    """The sheet was taken and completed the evaluation: the completion."""
+    assert [e.type for e in events] == ["evaluation.score_recorded", "evaluation.completed"], events
+    return events[1].data
+
+
 async def test_a_panel_waits_for_evaluators_and_every_seat_is_refilled(world):
     store, lc = world, lifecycle(world)
     await register(lc, "a1", "U-NOM-1", "2024-02-01")  # below the nominee's unit: never on its panel
@@ -129,7 +140,7 @@ async def test_a_panel_waits_for_evaluators_and_every_seat_is_refilled(world):
     assert (nobody.recused_id, nobody.replacement_id, nobody.deadline) == ("c1", None, dt.date(2024, 3, 31))
     doc = await store.evaluation("N1")
     assert doc["status"] == "panel_incomplete" and doc["panel"] == ["b1", "d1"] and len(doc["vacancies"]) == 1
-    assert await score(lc, "N1", "b1", 0.8) == []  # members go on scoring while a seat is empty
+    assert recorded(await score(lc, "N1", "b1", 0.8))  # members go on scoring while a seat is empty
 
     filled = only((await register(lc, "e1", "U-E", "2024-03-28"))[1], "evaluation.evaluator_replaced")
     assert (filled.recused_id, filled.replacement_id, filled.reason) == ("c1", "e1", "Vợ công tác tại đơn vị")
@@ -149,8 +160,8 @@ async def test_a_panel_waits_for_evaluators_and_every_seat_is_refilled(world):
     assert doc["panel"] == ["e1", "f1", "g1"] and doc["sheets"] == [] and doc["status"] == "open"
     assert [r["evaluator_id"] for r in doc["recused"]] == ["c1", "d1", "b1"]
 
-    assert await score(lc, "N1", "e1", 0.9) == [] and await score(lc, "N1", "f1", 0.8) == []
-    done = only(await score(lc, "N1", "g1", 0.7), "evaluation.completed")
+    assert recorded(await score(lc, "N1", "e1", 0.9)) and recorded(await score(lc, "N1", "f1", 0.8))
+    done = completed(await score(lc, "N1", "g1", 0.7))
     assert done.total == 80.0 and set(done.evaluator_totals) == {"e1", "f1", "g1"}
 
 
@@ -184,17 +195,40 @@ async def test_a_new_criteria_version_never_changes_a_running_evaluation(world, 
     upgraded = lifecycle(store, v2)
 
     for member in ("b1", "c1"):
-        assert await upgraded.handle(new_event(ScoreSubmitted(
-            nomination_id="V1", evaluator_id=member, scores=sheet(1.0)), key="V1", source="urn:portal")) == []
+        assert recorded(await upgraded.handle(new_event(ScoreSubmitted(
+            nomination_id="V1", evaluator_id=member, scores=sheet(1.0)), key="V1", source="urn:portal")))
     low_novelty = sheet(1.0) | {"novelty": 0}
-    done = only(await upgraded.handle(new_event(ScoreSubmitted(
-        nomination_id="V1", evaluator_id="d1", scores=low_novelty), key="V1", source="urn:portal")), "evaluation.completed")
+    done = completed(await upgraded.handle(new_event(ScoreSubmitted(
+        nomination_id="V1", evaluator_id="d1", scores=low_novelty), key="V1", source="urn:portal")))
     assert (done.criteria.set_id, done.criteria.version) == ("land.collective", 1)
     assert {c.criterion_id: c.weight for c in done.breakdown}["novelty"] == 15
     assert done.total == 95.0  # novelty at weight 15: 100 - 15/3
 
     assigned = only(await accept(upgraded, "V2", "2024-03-02"), "evaluation.panel_assigned")
     assert assigned.criteria.version == 2
+
+
+async def test_a_discussion_ends_on_the_clock_the_day_after_its_last_day(world):
+    store, lc = world, lifecycle(world)
+    for staff_id, unit in (("b1", "U-B"), ("c1", "U-C"), ("d1", "U-D")):
+        await register(lc, staff_id, unit, "2024-02-01")
+    only(await accept(lc, "D1", "2024-03-01"), "evaluation.panel_assigned")
+    assert recorded(await score(lc, "D1", "b1", 0.9)) and recorded(await score(lc, "D1", "c1", 0.8))
+    _, opening = await score(lc, "D1", "d1", 0.5, day="2024-03-20")
+    opened = opening.data
+    assert opening.type == "evaluation.discussion_opened" and opened.closes_on == dt.date(2024, 3, 25)
+
+    assert await discussions_ended(store, dt.date(2024, 3, 25)) == []  # its last day: still discussing
+    [ended] = await discussions_ended(store, dt.date(2024, 3, 26))
+    assert ended.type == "evaluation.discussion_time_up" and ended.data.closes_on == opened.closes_on
+    # Until it is handled, every run sends the same input again, which the intake takes once.
+    assert [e.id for e in await discussions_ended(store, dt.date(2024, 3, 27))] == [ended.id]
+
+    done = only(await lc.handle(ended), "evaluation.completed")
+    assert done.divergent and done.spread == 40 and done.total == 73.33
+    assert (done.discussion.closed_by, done.discussion.opened_on) == ("time_box", dt.date(2024, 3, 20))
+    assert await discussions_ended(store, dt.date(2024, 3, 27)) == []
+    assert (await store.evaluation("D1"))["status"] == "completed"
 
 
 async def test_reminders_are_decided_once_even_by_two_instances(world):

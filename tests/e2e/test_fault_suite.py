@@ -26,12 +26,13 @@ from deploy.ops import rebuild as rb
 from deploy.processes import wait_for_port
 from deploy.stack import EmbeddedStack, StackConfig
 from services.evaluations.criteria import load_criteria
-from services.evaluations.demo_feed import decision_for, follow_up_for, scores_for
+from services.evaluations.demo_feed import decision_for, discussion_for, follow_up_for, scores_for
 from services.evaluations.settings import EvaluationsSettings
 from services.notifications.sink import MailSink
 from shared import envelope, keys, topics
 from shared.credentials import Signer
 from shared.envelope import Event, new_event
+from shared.events import PanelAssigned
 from shared.groups import SUBSCRIPTIONS
 from shared.lag import LagProbe
 from shared.programme import load_programme
@@ -189,14 +190,19 @@ async def feed_evaluations(world: World, stop: asyncio.Event) -> None:
         last = first + dt.timedelta(days=366)
         return [unit for unit, start, end in demo_data.adopting_units() if start <= first and (end is None or end >= last)]
     answered: set[str] = set()
+    panels: dict[str, PanelAssigned] = {}
     while not stop.is_set():
-        for event in world.events(topics.EVALUATIONS, "evaluation.panel_assigned", "evaluation.completed",
-                                  "exemplar.recognized"):
+        for event in world.events(topics.EVALUATIONS, "evaluation.panel_assigned", "evaluation.discussion_opened",
+                                  "evaluation.completed", "exemplar.recognized"):
             if event.id in answered:
                 continue
             answered.add(event.id)
             if event.type == "evaluation.panel_assigned":
+                panels[event.data.nomination_id] = event.data
                 replies = scores_for(event.data, registry, conflict_rate=0.0)
+            elif event.type == "evaluation.discussion_opened":  # the harsh member explains and amends
+                panel = panels[event.data.nomination_id]
+                replies = discussion_for(event.data, panel, panel.evaluators, registry)
             elif event.type == "evaluation.completed":
                 replies = [decision_for(event.data, dt.date(event.data.year + 1, 1, 15))]
             else:
@@ -355,8 +361,12 @@ def check_evaluations(world: World) -> None:
     for exemplar, events in _group(replicated.values(), lambda e: e.data.exemplar_id).items():
         counts = [e.data.distinct_units for e in events]
         assert max(counts) == len({e.data.adopting_unit_id for e in events} | _reviewed_adopters(world, exemplar))
-    print(f"evaluations: {len(panels)} panels, {len(completed)} completed, {len(decided)} decided, "
-          f"{len(replicated)} replications, each once")
+    # About one panel in eight diverges (the feed's harsh seat): it discusses, the harsh member amends.
+    discussed = {e.data.nomination_id for e in out if e.type == "evaluation.discussion_opened"}
+    assert discussed and all(e.data.discussion and e.data.discussion.closed_by == "agreement"
+                             for e in completed.values() if e.data.nomination_id in discussed)
+    print(f"evaluations: {len(panels)} panels, {len(discussed)} discussed, {len(completed)} completed, "
+          f"{len(decided)} decided, {len(replicated)} replications, each once")
 
 
 async def check_notifications(world: World) -> None:

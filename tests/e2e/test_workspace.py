@@ -1,8 +1,8 @@
 """The workspace in a real browser (the distribution's Chromium, driven by Playwright) over the
 real stack: a panel's mails read back from the SMTP server, each evaluator following their
-mail's link and scoring, the evaluation completing; forms answered next to their fields; a
-link replayed, tampered with or used by another person refused; one event per form however
-often it is sent."""
+mail's link and scoring, the others' sheets shown once one's own is in, a divergent panel
+discussing and amending until it agrees; forms answered next to their fields; a link replayed,
+tampered with or used by another person refused; one event per form however often it is sent."""
 
 import datetime as dt
 import os
@@ -13,7 +13,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Locator, Page, async_playwright
 
 from deploy import demo_data
 from deploy.demo import send
@@ -89,10 +89,21 @@ async def panel_links(mailbox: MailSink, assigned: Event) -> dict[str, str]:
     return await wait_until(found, timeout=60, what=f"the panel mails of {assigned.data.nomination_id}")
 
 
-async def sign_in(page: Page, link: str) -> None:
+async def mails_of(mailbox: MailSink, event: Event, count: int) -> list[tuple[str, str]]:
+    """(subject, link) of the mails `event` caused, once there are `count`."""
+    async def found():
+        mails = [BytesParser(policy=policy.default).parsebytes(raw) for raw, _, _ in list(mailbox.received)]
+        mine = [(str(m["Subject"]), LINK.search(m.get_body(("plain",)).get_content()).group(1))
+                for m in mails if m["X-Exemplars-Event-Id"] == event.id]
+        return mine if len(mine) >= count else None
+
+    return await wait_until(found, timeout=60, what=f"the mails of {event.type}")
+
+
+async def sign_in(page: Page, link: str, lands_on: str = r"/assignments/") -> None:
     await page.goto(link)
     await page.get_by_role("button", name="Đăng nhập và mở việc được giao").click()
-    await page.wait_for_url(re.compile(r"/assignments/"))
+    await page.wait_for_url(re.compile(lands_on))
 
 
 async def fill_sheet(page: Page, fraction: float) -> None:
@@ -175,18 +186,62 @@ async def test_an_evaluator_scores_from_the_mail_that_asks_them(stack, services,
     assert "/assignments" not in replay.url  # signed out: sent to the sign-in page
     await stranger.close()
 
-    # The others score from their own mails; the panel completes.
-    for member in members[1:]:
-        context = await browser.new_context()
-        other = await context.new_page()
-        await sign_in(other, links[f"{member.staff_id.lower()}@monre.gov.vn"])
-        await fill_sheet(other, 0.8)
-        await other.get_by_role("button", name="Gửi phiếu chấm").click()
-        assert await other.get_by_role("status").inner_text() == "Đã gửi phiếu chấm điểm."
-        await context.close()
+    # The second scores from their own mail: the first's sheet shows only once theirs is in.
+    second_context = await browser.new_context()
+    second = await second_context.new_page()
+    await sign_in(second, links[f"{members[1].staff_id.lower()}@monre.gov.vn"])
+    assert await second.get_by_role("heading", name="Phiếu chấm của Hội đồng").count() == 0
+    await fill_sheet(second, 0.8)
+    await second.get_by_role("button", name="Gửi phiếu chấm").click()
+    assert await second.get_by_role("status").inner_text() == "Đã gửi phiếu chấm điểm."
+
+    async def sheets_shown(page_: Page, heading: str, *names: str) -> bool:
+        await page_.reload()
+        if await page_.get_by_role("heading", name=heading).count() == 0:
+            return False
+        text = await page_.locator("main").inner_text()
+        return all(name in text for name in names)
+
+    await wait_until(lambda: sheets_shown(second, "Phiếu chấm của Hội đồng", members[0].full_name), timeout=20,
+                     what="the first member's sheet on the second's page")
+    assert "90" in await second.locator("table.sheets tfoot").inner_text()
+    await second_context.close()
+
+    # The third judges far more harshly: the totals diverge (90, 80, 50) and the panel discusses.
+    third_context = await browser.new_context(viewport={"width": 390, "height": 844})
+    third = await third_context.new_page()
+    await sign_in(third, links[f"{members[2].staff_id.lower()}@monre.gov.vn"])
+    await fill_sheet(third, 0.5)
+    await third.get_by_role("button", name="Gửi phiếu chấm").click()
+    [opened] = await outputs.wait_for(
+        lambda: [e for e in outputs.about(nomination_id) if e.type == "evaluation.discussion_opened"], timeout=30,
+        what="the discussion")
+    assert opened.data.spread == 40
+    asked = await mails_of(mailbox, opened, len(members))
+    assert all(subject.startswith("Đề nghị thảo luận") and "/signin?t=" in link for subject, link in asked)
+    await wait_until(lambda: sheets_shown(third, "Thảo luận của Hội đồng"), timeout=20,
+                     what="the discussion in the workspace")
+    await third.get_by_role("button", name="Gửi ý kiến").click()  # empty: answered next to the field
+    assert "Nhập ý kiến thảo luận" in await third.locator("#discussion-comment-error").inner_text()
+    await third.locator("#discussion-comment").fill("Tôi chấm thấp vì chưa thấy số liệu lan tỏa; "
+                                                         "xem báo cáo của đơn vị, tôi sửa lại phiếu.")
+    await third.get_by_role("button", name="Gửi ý kiến").click()
+    assert await third.get_by_role("status").inner_text() == "Đã gửi ý kiến thảo luận."
+    await wait_until(lambda: sheets_shown(third, "Thảo luận của Hội đồng", "số liệu lan tỏa"), timeout=20,
+                     what="the comment in the discussion")
+    await shot(third, "thao-luan", third.locator("#thao-luan"))
+
+    # The third amends: the totals come within the threshold and the evaluation completes by agreement.
+    await fill_sheet(third, 0.8)
+    await third.get_by_role("button", name="Gửi phiếu chấm").click()
+    assert await third.get_by_role("status").inner_text() == "Đã gửi phiếu chấm điểm."
+    await third_context.close()
     [completed] = await outputs.wait_for(
         lambda: [e for e in outputs.about(nomination_id) if e.type == "evaluation.completed"], timeout=30,
         what="the evaluation to complete")
+    assert completed.data.discussion.closed_by == "agreement" and completed.data.discussion.comments == 1
+    assert [e.data.evaluator_id for e in intake.about(nomination_id) if e.type == "evaluation.comment_posted"] == [
+        members[2].staff_id]
     assert set(completed.data.evaluator_totals) == {m.staff_id for m in members}
     async def shown_complete():  # once the workspace's projection has read the completion
         await page.goto(f"{services_url(services)}/assignments")
@@ -199,9 +254,50 @@ async def test_an_evaluator_scores_from_the_mail_that_asks_them(stack, services,
         late = await page.request.post(f"{base}/{path}", form={**fields, "form_id": str(uuid.uuid4()), **extra},
                                        max_redirects=0)
         assert late.status == 409 and "đã kết thúc" in await late.text()
-    assert len(intake.about(nomination_id)) == len(members)
+    assert len(intake.about(nomination_id)) == len(members) + 2  # the sheets, the comment and the amendment
     await shot(page, "viec-duoc-giao")
     await first.close()
+
+    await the_council_decides(browser, mailbox, completed, outputs, mongo)
+
+
+async def the_council_decides(browser: Browser, mailbox: MailSink, completed: Event, outputs, mongo) -> None:
+    """The ministry office follows the completion mail to the year's pack, reads both rankings,
+    takes the CSV, prints without the forms, and records the decision."""
+    nomination_id = completed.data.nomination_id
+    [(subject, link)] = await mails_of(mailbox, completed, 1)
+    assert subject.startswith("Kết quả đánh giá hồ sơ")
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await sign_in(page, link, lands_on=r"/council\?year=2025&field=land")
+    item = page.locator(f"article[id='{nomination_id}']")
+    assert "Điểm chuẩn hóa" in await item.inner_text() and "83,33/100" in await item.inner_text()
+    assert "Thống nhất, 1 ý kiến" in await item.inner_text()  # the discussion, as the council sees it
+    exported = await page.request.get(page.url.replace("/council?", "/council.csv?"))
+    assert exported.status == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert nomination_id in (await exported.body()).decode("utf-8-sig")
+    await page.emulate_media(media="print")
+    assert not await item.locator("form").is_visible()  # on paper: the figures, not the forms
+    await page.emulate_media(media="screen")
+
+    await item.get_by_role("button", name="Ghi nhận quyết định").click()  # empty: answered field by field
+    item = page.locator(f"article[id='{nomination_id}']")
+    assert "Nhập số, ký hiệu quyết định" in await item.locator(f"#{nomination_id}-decision_ref-error").inner_text()
+    assert await page.get_by_role("alert").count() == 1
+    await item.get_by_label("Công nhận điển hình tiên tiến cấp Bộ").check()
+    await item.get_by_label("Số, ký hiệu quyết định").fill("45/QĐ-BNNMT")
+    await item.get_by_label("Ngày quyết định").fill(dt.date.today().isoformat())
+    await shot(page, "ho-so-trinh-hoi-dong", item)
+    await item.get_by_role("button", name="Ghi nhận quyết định").click()
+    assert await page.get_by_role("status").inner_text() == "Đã gửi quyết định của Hội đồng."
+    [recognized] = await outputs.wait_for(
+        lambda: [e for e in outputs.about(nomination_id) if e.type == "exemplar.recognized"], timeout=30,
+        what="the recognition")
+    assert recognized.data.level.value == "ministry" and recognized.data.decision_ref == "45/QĐ-BNNMT"
+    doc = await mongo["exemplars_evaluations"]["evaluations"].find_one({"_id": nomination_id})
+    secretariat = next(m for m in demo_data.staff() if Role.MINISTRY_OFFICE in m.roles)
+    assert doc["decision"]["sender"]["actor"] == secretariat.staff_id
+    await context.close()
 
 
 async def _sheet_recorded(mongo, nomination_id: str, evaluator_id: str) -> bool:
@@ -215,7 +311,10 @@ def services_url(proc) -> str:
     return f"http://127.0.0.1:{proc.http_port}"
 
 
-async def shot(page: Page, name: str) -> None:
+async def shot(page: Page, name: str, at: Locator | None = None) -> None:
+    """What a phone shows first, or once scrolled to `at`."""
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))  # what a phone shows first
+        if at is not None:
+            await at.evaluate("element => element.scrollIntoView()")
+        await page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))

@@ -4,7 +4,8 @@ import datetime as dt
 
 from services.evaluations import demo_feed
 from services.evaluations.criteria import load_criteria
-from shared.events import CriteriaSetRef, EvaluationCompleted, ExemplarRecognized, PanelAssigned
+from services.evaluations.domain import weighted_total
+from shared.events import CriteriaSetRef, DiscussionOpened, EvaluationCompleted, ExemplarRecognized, PanelAssigned
 from shared.vocabulary import Field, NomineeKind, Outcome, RecognitionLevel
 
 REGISTRY = load_criteria()
@@ -29,6 +30,28 @@ def test_score_sheets_cover_every_criterion_within_range_and_replay_identically(
                 assert all(0 <= event.data.scores[c.id] <= c.maximum for c in criteria)
     kinds = {e.type for i in range(30) for e in demo_feed.scores_for(panel(f"N{i}"), REGISTRY, conflict_rate=0.5)}
     assert kinds == {"evaluation.score_submitted", "evaluation.conflict_declared"}
+
+
+def test_a_divergent_panel_discusses_and_the_harsh_seat_comes_within_the_threshold():
+    criteria = REGISTRY.for_(Field.LAND, NomineeKind.COLLECTIVE)
+    discussed = 0
+    for i in range(60):
+        assigned = panel(f"N{i}")
+        sheets = demo_feed.scores_for(assigned, REGISTRY, conflict_rate=0)
+        totals = {e.data.evaluator_id: weighted_total(criteria, e.data.scores) for e in sheets}
+        if max(totals.values()) - min(totals.values()) <= 25:
+            continue
+        discussed += 1
+        opened = DiscussionOpened(nomination_id=assigned.nomination_id, unit_id="QLDD", title="Mô hình",
+                                  evaluators=assigned.evaluators, evaluator_totals=totals,
+                                  spread=max(totals.values()) - min(totals.values()), threshold=25,
+                                  closes_on=dt.date(2024, 7, 5))
+        said, amended = demo_feed.discussion_for(opened, assigned, assigned.evaluators, REGISTRY)
+        assert said.type == "evaluation.comment_posted" and amended.type == "evaluation.score_submitted"
+        assert amended.id not in {e.id for e in sheets}  # an amendment, not a copy the intake would drop
+        totals[amended.data.evaluator_id] = weighted_total(criteria, amended.data.scores)
+        assert max(totals.values()) - min(totals.values()) <= 25
+    assert discussed >= 3
 
 
 def completed(outcome: Outcome, total: float) -> EvaluationCompleted:

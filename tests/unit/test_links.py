@@ -67,9 +67,12 @@ def test_mails_that_ask_an_evaluator_to_act_link_to_that_task_signed_in_as_them(
     link = links.read(b"x" * 48, url.split("t=", 1)[1], NOW)
     assert (link.person, link.task, link.link_id) == ("QLDD-03", "assignment:NOM-1", "d-1")
     assert link.expires == NOW + dt.timedelta(days=14)
-    for template in ("evaluation_reminder", "evaluation_overdue", "evaluator_replacement"):
+    for template in ("evaluation_reminder", "evaluation_overdue", "evaluator_replacement", "discussion_opened"):
         assert maker.for_delivery(delivery(template), EVENT, NOW)
-    assert maker.for_delivery(delivery("evaluation_completed"), EVENT, NOW) is None  # asks nothing
+    completed = SimpleNamespace(data=SimpleNamespace(nomination_id="NOM-1", year=2026, field="land"))
+    council = links.read(b"x" * 48, maker.for_delivery(delivery("evaluation_completed"), completed, NOW).split("t=")[1], NOW)
+    assert council.task == "council:2026:land" and links.council_pack(council.task) == (2026, "land")
+    assert maker.for_delivery(delivery("evaluation_cancelled"), EVENT, NOW) is None  # asks nothing
     assert maker.for_delivery(delivery("panel_assigned", kind="unit"), EVENT, NOW) is None
     assert ActionLinks.from_settings(settings(workspace_url=None)) is None
 

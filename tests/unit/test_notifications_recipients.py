@@ -35,6 +35,9 @@ EXPECTED = {
     "evaluation.panel_assigned": {"S-EV-1", "S-EV-2", "S-EV-3"},
     "evaluation.panel_incomplete": {"S-VP"},
     "evaluation.evaluator_replaced": {"S-EV-4", "S-EV-1"},
+    "evaluation.score_recorded": set(),  # nobody is mailed: the workspace shows it
+    "evaluation.discussion_opened": {"S-EV-1", "S-EV-2", "S-EV-3"},
+    "evaluation.comment_recorded": set(),
     "evaluation.reminder": {"S-EV-2"},
     "evaluation.overdue": {"S-EV-3"},
     "evaluation.completed": {"S-VP"},

@@ -27,14 +27,17 @@ def raw_table() -> dict:
 
 def test_every_output_type_of_nominations_and_evaluations_has_a_route():
     expected = set(BY_NAME[NOMINATIONS].event_types) | set(BY_NAME[EVALUATIONS].event_types)
-    assert len(expected) == 18
+    assert len(expected) == 21
     assert routed_types() == expected
     assert set(default_routes()) == expected
 
 
-def test_every_route_has_a_rule_with_recipients_and_an_existing_template():
+QUIET = {"evaluation.score_recorded", "evaluation.comment_recorded"}  # shown in the workspace, not mailed
+
+
+def test_every_route_but_the_quiet_ones_has_a_rule_with_recipients_and_an_existing_template():
     for event_type, route in default_routes().items():
-        assert route.rules, event_type
+        assert bool(route.rules) is (event_type not in QUIET), event_type
         for rule in route.rules:
             assert rule.to, event_type
             assert (TEMPLATES_DIR / f"{rule.template}.j2").is_file()
@@ -51,6 +54,7 @@ def test_the_samples_cover_every_route():
         ("nomination.rejected", {(Scope.UNIT, (Role.EMULATION_OFFICER,)), (Scope.STAFF, ())}),
         ("evaluation.panel_assigned", {(Scope.STAFF, ())}),
         ("evaluation.reminder", {(Scope.STAFF, ())}),
+        ("evaluation.discussion_opened", {(Scope.STAFF, ())}),
         ("evaluation.overdue", {(Scope.STAFF, ())}),
         ("evaluation.completed", {(Scope.ROLE, (Role.MINISTRY_OFFICE,))}),
         ("exemplar.support_needed", {(Scope.UNIT, (Role.UNIT_LEADER,)), (Scope.ROLE, (Role.MINISTRY_OFFICE,))}),
@@ -71,6 +75,7 @@ def test_staff_selectors_name_the_person_concerned():
     assert fields["evaluation.panel_assigned"] == {"evaluators"}
     assert fields["evaluation.evaluator_replaced"] == {"replacement_id", "recused_id"}
     assert fields["evaluation.reminder"] == fields["evaluation.overdue"] == {"evaluator_id"}
+    assert fields["evaluation.discussion_opened"] == {"evaluators"}
 
 
 def test_only_recognition_publicity_is_paced():

@@ -23,7 +23,9 @@ def render_all(payload, view=None):
     return [(r, rendering.render(r.template, domain.render_context(event, r, view, SENDER))) for r in found]
 
 
-CASES = [(event_type, payload) for event_type, payload in sorted(sample_payloads().items())]
+# The quiet routes (evaluation.score_recorded, evaluation.comment_recorded) mail nobody.
+CASES = [(event_type, payload) for event_type, payload in sorted(sample_payloads().items())
+         if default_routes()[event_type].rules]
 
 
 @pytest.mark.parametrize(("event_type", "payload"), CASES, ids=[c[0] for c in CASES])

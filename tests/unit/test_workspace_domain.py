@@ -80,3 +80,20 @@ def test_who_may_open_a_task():
     assignment = {"panel": ["A", "B"], "status": "open"}
     assert domain.on_panel(assignment, "A") and not domain.on_panel(assignment, "C")
     assert domain.scoring_open(assignment) and not domain.scoring_open({**assignment, "status": "completed"})
+    assert domain.scoring_open({**assignment, "status": "discussion"})  # amendments while the panel discusses
+
+
+def test_the_others_sheets_only_once_ones_own_is_in():
+    sheets = {"A": {"total": 90}, "C": {"total": 50}}
+    assignment = {"panel": ["A", "B", "C"], "sheets": sheets, "status": "open"}
+    assert domain.others_sheets(assignment, "B") is None  # judges on their own first
+    assert domain.others_sheets(assignment, "A") == [("C", {"total": 50})]  # in panel order, theirs apart
+    recused = {**assignment, "panel": ["A", "B"]}  # C left: their sheet is not the panel's
+    assert domain.others_sheets(recused, "A") == []
+
+
+def test_a_discussion_comment_says_something_within_its_length():
+    assert domain.check_discussion_comment("  ") == "Nhập ý kiến thảo luận trước khi gửi."
+    assert domain.check_discussion_comment("x" * 10_001) == "Ý kiến dài quá 10000 ký tự."
+    assert domain.check_discussion_comment("Đề nghị xem lại tiêu chí lan tỏa.") is None
+    assert domain.discussing({"status": "discussion"}) and not domain.discussing({"status": "open"})
