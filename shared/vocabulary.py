@@ -82,6 +82,15 @@ class EvidenceKind(StrEnum):
     OTHER = "other"
 
 
+EVIDENCE_KIND_NAMES_VI: dict[EvidenceKind, str] = {
+    EvidenceKind.PROPOSAL_LETTER: "Tờ trình đề nghị",
+    EvidenceKind.ACHIEVEMENT_REPORT: "Báo cáo thành tích",
+    EvidenceKind.REVIEW_MINUTES: "Biên bản bình xét",
+    EvidenceKind.INITIATIVE_RECOGNITION: "Quyết định công nhận sáng kiến",
+    EvidenceKind.OTHER: "Văn bản khác",
+}
+
+
 class Outcome(StrEnum):
     """Outcome bands of an evaluation (a recommendation to the council)."""
 

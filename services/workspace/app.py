@@ -16,6 +16,7 @@ from shared.envelope import Event
 from shared.http import service_api, with_operations
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
+from shared.programme import load_programme
 
 SERVICE = "workspace"
 DESCRIPTION = """The workspace: the web pages where the people the programme addresses act on it.
@@ -24,11 +25,14 @@ only by publishing signed events to the intake topics, for the person signed in.
 INTAKE_OF = {"evaluation.score_submitted": topics.EVALUATIONS_INTAKE,
              "evaluation.conflict_declared": topics.EVALUATIONS_INTAKE,
              "evaluation.comment_posted": topics.EVALUATIONS_INTAKE,
-             "council.decision_recorded": topics.EVALUATIONS_INTAKE}
+             "council.decision_recorded": topics.EVALUATIONS_INTAKE,
+             "nomination.submitted": topics.NOMINATIONS_INTAKE,
+             "nomination.withdrawn": topics.NOMINATIONS_INTAKE}
 log = logging.getLogger("exemplars.workspace")
 
 
 def create_app(settings: WorkspaceSettings) -> FastAPI:
+    programme = load_programme(settings.programme_file)  # the units' form: open years and quota
     client = mongo.connect(settings)
     store = WorkspaceStore(client[settings.mongo_database])
     credentials = Credentials.from_settings(settings, SERVICE, web.SOURCE)  # refuses to start without them
@@ -66,7 +70,7 @@ def create_app(settings: WorkspaceSettings) -> FastAPI:
             log.info("workspace stopped")
 
     api = service_api(SERVICE, readiness, lifespan)
-    web.mount(api, settings, store, criteria, publish)
+    web.mount(api, settings, store, criteria, programme, publish)
 
     def document() -> dict:
         return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION)

@@ -3,7 +3,8 @@
 
 Documents (collection: id -> fields):
 - staff, units: the directory's names, units and roles (no addresses: the workspace mails nobody);
-- nominations: nomination id -> the file as accepted (nominee, summary, achievements, evidence);
+- nominations: nomination id -> the file as accepted (nominee, summary, achievements, evidence),
+  or a refusal with its reasons; withdrawn, or a withdrawal refused;
 - assignments: nomination id -> the evaluation: panel, deadline, criteria set, status, result,
   the members' accepted sheets (shown to a member once their own is in) and the discussion;
 - refusals: input id -> the evaluations service's coded refusal of an input (ours included).
@@ -25,6 +26,7 @@ from shared.events import (
     ExemplarRecognized,
     InputRejected,
     NominationAccepted,
+    NominationRejected,
     NominationWithdrawn,
     PanelAssigned,
     PanelIncomplete,
@@ -32,6 +34,7 @@ from shared.events import (
     StaffRegistered,
     StaffRemoved,
     UnitRegistered,
+    WithdrawalRejected,
 )
 from shared.unit_of_work import NOTHING, Create, Decision, Needs, Put, View
 
@@ -45,7 +48,9 @@ class Workspace:
             topics.DIRECTORY: {"unit.registered": self.unit_registered, "staff.registered": self.staff_registered,
                                "staff.removed": self.staff_removed},
             topics.NOMINATIONS: {"nomination.accepted": self.nomination_accepted,
-                                 "nomination.withdrawn": self.nomination_withdrawn},
+                                 "nomination.rejected": self.nomination_rejected,
+                                 "nomination.withdrawn": self.nomination_withdrawn,
+                                 "nomination.withdrawal_rejected": self.withdrawal_rejected},
             topics.EVALUATIONS: {"evaluation.panel_assigned": self.panel, "evaluation.panel_incomplete": self.panel,
                                  "evaluation.evaluator_replaced": self.evaluator_replaced,
                                  "evaluation.score_recorded": self.score_recorded,
@@ -66,7 +71,7 @@ class Workspace:
                 return {UNITS: [data.unit_id]}
             case StaffRegistered() | StaffRemoved():
                 return {STAFF: [data.staff_id]}
-            case NominationAccepted() | NominationWithdrawn():
+            case NominationAccepted() | NominationRejected() | NominationWithdrawn() | WithdrawalRejected():
                 return {NOMINATIONS: [data.nomination_id]}
             case InputRejected():
                 return {}
@@ -100,7 +105,24 @@ class Workspace:
         file = nom.model_dump(mode="json", include={"unit_id", "year", "field", "movement", "title", "summary",
                                                     "achievements", "evidence", "started_on", "nominee"})
         return Decision.of(Put(NOMINATIONS, {"_id": nom.nomination_id, **file, "status": "accepted",
-                                             "accepted_at": event.time}))
+                                             "submitter_id": nom.submitter_id, "accepted_at": event.time}))
+
+    def nomination_rejected(self, view: View, event: Event) -> Decision:
+        data: NominationRejected = event.data
+        stored = view.get(NOMINATIONS, data.nomination_id)
+        if stored is not None and stored.get("status") != "rejected":
+            return NOTHING  # a second submission under an accepted id: the accepted one stands
+        return Decision.of(Put(NOMINATIONS, {"_id": data.nomination_id, "unit_id": data.unit_id, "year": data.year,
+                                             "title": data.title, "submitter_id": data.submitter_id,
+                                             "status": "rejected",
+                                             "reasons": [r.model_dump() for r in data.reasons]}))
+
+    def withdrawal_rejected(self, view: View, event: Event) -> Decision:
+        data: WithdrawalRejected = event.data
+        stored = view.get(NOMINATIONS, data.nomination_id)
+        if stored is None:
+            return NOTHING
+        return Decision.of(Put(NOMINATIONS, {**stored, "withdrawal_refused": [r.model_dump() for r in data.reasons]}))
 
     def nomination_withdrawn(self, view: View, event: Event) -> Decision:
         stored = view.get(NOMINATIONS, event.data.nomination_id)

@@ -23,6 +23,8 @@ class WorkspaceSettings(ServiceSettings):
     # The criteria sets come from the evaluations service's read API, with a token of ours.
     evaluations_url: str = "http://127.0.0.1:8002"
     evaluations_token_file: str | None = None
+    # The programme the nominations service applies: its open years and quota, for the units' form.
+    programme_file: str | None = None  # None: the programme shipped in shared/programme.yaml
 
     @model_validator(mode="after")
     def _secrets_are_set(self) -> "WorkspaceSettings":

@@ -9,7 +9,7 @@ and what its web side keeps of its own:
 import datetime as dt
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -32,7 +32,8 @@ class WorkspaceStore:
             ASSIGNMENTS: [IndexModel([("panel", ASCENDING)]), IndexModel([("year", ASCENDING), ("status", ASCENDING)])],
             SUBMISSIONS: [IndexModel([("nomination_id", ASCENDING), ("person", ASCENDING)]),
                           IndexModel([("person", ASCENDING)])],
-            STAFF: [IndexModel([("roles", ASCENDING)])],
+            STAFF: [IndexModel([("roles", ASCENDING)]), IndexModel([("unit_id", ASCENDING)])],
+            NOMINATIONS: [IndexModel([("unit_id", ASCENDING), ("year", ASCENDING)])],
         })
 
     # ---- the projection ----------------------------------------------------------------------
@@ -63,6 +64,18 @@ class WorkspaceStore:
     async def done_in_year(self, year: int, statuses: tuple[str, ...]) -> list[dict]:
         """The year's evaluations in `statuses`, every field: the council's pack reads them all."""
         return await self.db[ASSIGNMENTS].find({"year": year, "status": {"$in": list(statuses)}}, HIDDEN).to_list()
+
+    async def unit_nominations(self, unit_id: str) -> list[dict]:
+        """The unit's nominations the workspace knows of: accepted, refused or withdrawn."""
+        cursor = self.db[NOMINATIONS].find({"unit_id": unit_id}, HIDDEN)
+        return await cursor.sort([("year", DESCENDING), ("_id", ASCENDING)]).to_list()
+
+    async def assignments_by_id(self, nomination_ids: list[str]) -> dict[str, dict]:
+        return {doc["_id"]: doc async for doc in self.db[ASSIGNMENTS].find({"_id": {"$in": nomination_ids}}, HIDDEN)}
+
+    async def unit_staff(self, unit_id: str) -> list[dict]:
+        cursor = self.db[STAFF].find({"unit_id": unit_id, "removed": False}, HIDDEN)
+        return await cursor.sort("name", ASCENDING).to_list()
 
     async def nomination(self, nomination_id: str) -> dict | None:
         return await self.db[NOMINATIONS].find_one({"_id": nomination_id}, HIDDEN)

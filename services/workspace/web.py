@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.workspace import council_pages, domain
+from services.workspace import council_pages, domain, unit_pages
 from services.workspace.criteria import CriteriaSource, CriteriaUnavailable
 from services.workspace.domain import SOURCE, Session, SheetForm
 from services.workspace.settings import WorkspaceSettings
@@ -30,6 +30,7 @@ from shared import links
 from shared.envelope import Event, new_event
 from shared.events import CommentPosted, ConflictDeclared, ScoreSubmitted
 from shared.links import LinkRefused
+from shared.programme import Programme
 from shared.vocabulary import FIELD_NAMES_VI, NOMINEE_KIND_NAMES_VI, OUTCOME_NAMES_VI, Field, NomineeKind, Outcome
 
 log = logging.getLogger("exemplars.workspace")
@@ -60,7 +61,8 @@ STATUS_NAMES = {"open": "Đang chấm", "panel_incomplete": "Chờ đủ thành 
 
 
 def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, criteria: CriteriaSource,
-          publish: Publish, now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+          programme: Programme, publish: Publish,
+          now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(field_name=_field_name, kind_name=_kind_name, status_name=_status_name,
                                  vi_date=_vi_date, number=domain.number, outcome_name=outcome_name,
@@ -296,7 +298,9 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
             await store.mark_published(event.id)
         return RedirectResponse(then, status_code=303)
 
-    council_pages.mount(api, Pages(session_of, page, message, form_of, publish_once), store, now)
+    pages = Pages(session_of, page, message, form_of, publish_once)
+    council_pages.mount(api, pages, store, now)
+    unit_pages.mount(api, pages, store, programme, now)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """The workspace in a real browser (the distribution's Chromium, driven by Playwright) over the
-real stack: a panel's mails read back from the SMTP server, each evaluator following their
-mail's link and scoring, the others' sheets shown once one's own is in, a divergent panel
-discussing and amending until it agrees; forms answered next to their fields; a link replayed,
-tampered with or used by another person refused; one event per form however often it is sent."""
+real stack, the programme's whole round: a unit nominates in the browser and the nominations
+service accepts it; the panel's mails are read back from the SMTP server; each evaluator
+follows their mail's link and scores, seeing the others' sheets once their own is in; the
+divergent panel discusses and amends until it agrees; the council's secretariat follows the
+completion mail to the pack and decides; the unit reads its feedback. Forms are answered next
+to their fields; a link replayed, tampered with or used by another person is refused; one
+event per form however often it is sent."""
 
 import datetime as dt
 import os
@@ -16,18 +19,17 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, async_playwright
 
 from deploy import demo_data
-from deploy.demo import send
-from deploy.demo_data import MODELS, submission
+from deploy.demo_data import MODELS
 from services.notifications.sink import MailSink
 from shared import topics
-from shared.envelope import Event, new_event
-from shared.events import NominationAccepted
+from shared.envelope import Event
 from shared.vocabulary import Role
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
-OFFICER = next(m for m in demo_data.staff() if m.unit_id == "QLDD" and Role.EMULATION_OFFICER in m.roles)
+# A unit no other test nominates for: its quota for the year is this test's.
+NOMINATING = next(m for m in demo_data.staff() if m.unit_id == "STNMT-QN" and Role.EMULATION_OFFICER in m.roles)
 LINK = re.compile(r"Mở việc cần làm: (\S+)")
 SCREENSHOTS = os.environ.get("WORKSPACE_SCREENSHOTS")  # a directory: the README's pictures are taken here
 
@@ -115,10 +117,7 @@ async def fill_sheet(page: Page, fraction: float) -> None:
 
 async def test_an_evaluator_scores_from_the_mail_that_asks_them(stack, services, producer, mailbox, browser,
                                                               topic_log, mongo):
-    nomination_id = f"NOM-WS-{uuid.uuid4().hex[:8]}"
-    sub = submission(nomination_id, OFFICER, 2025, MODELS[0])
-    accepted = NominationAccepted(**sub.model_dump(), accepted_in_year=1, yearly_maximum=2)
-    await send(producer, topics.NOMINATIONS, [new_event(accepted, key=nomination_id, source="urn:exemplars:nominations")])
+    nomination_id = await the_unit_nominates(browser, services, topic_log)
     outputs = await topic_log(topics.EVALUATIONS)
     [assigned] = await outputs.wait_for(
         lambda: [e for e in outputs.about(nomination_id) if e.type == "evaluation.panel_assigned"], timeout=30,
@@ -259,6 +258,78 @@ async def test_an_evaluator_scores_from_the_mail_that_asks_them(stack, services,
     await first.close()
 
     await the_council_decides(browser, mailbox, completed, outputs, mongo)
+    await the_unit_reads_its_feedback(browser, services, nomination_id, members)
+
+
+async def signed_in_as(browser: Browser, services, staff_id: str):
+    """A phone's browser signed in through the local run's development sign-in."""
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    answer = await context.request.post(f"{services_url(services)}/dev/signin", form={"person": staff_id},
+                                        max_redirects=0)
+    assert answer.status == 303
+    return context, await context.new_page()
+
+
+async def the_unit_nominates(browser: Browser, services, topic_log) -> str:
+    """The unit's emulation officer fills the nomination form; the nominations service accepts it."""
+    context, page = await signed_in_as(browser, services, NOMINATING.staff_id)
+    await page.goto(f"{services_url(services)}/unit")
+    await page.get_by_role("link", name="Lập đề cử mới").click()
+    await page.get_by_role("button", name="Gửi đề cử").click()  # empty: every field answered next to it
+    assert await page.get_by_role("alert").count() == 1
+    assert "Nhập tên mô hình" in await page.locator("#title-error").inner_text()
+    await page.locator("#year").select_option("2026")
+    await page.get_by_label("Tập thể", exact=True).check()
+    await page.locator("#name").fill(f"Tập thể mô hình “{MODELS[0][0]}”")
+    await page.locator("#members").fill("12")
+    await page.locator("#field").select_option("land")
+    await page.locator("#movement").fill("Phong trào thi đua “Chung sức xây dựng nông thôn mới”")
+    await page.locator("#title").fill(MODELS[0][0])
+    await page.locator("#summary").fill("Rút ngắn 35% thời gian xử lý hồ sơ; đã có 4 đơn vị áp dụng.")
+    await page.locator("#achievements").fill("Giảm 35% thời gian xử lý hồ sơ\nĐã có 4 đơn vị áp dụng")
+    for n, (kind, title) in enumerate((("achievement_report", "Báo cáo thành tích"),
+                                       ("review_minutes", "Biên bản bình xét"))):
+        await page.locator(f"#evidence-{n}-kind").select_option(kind)
+        await page.locator(f"#evidence-{n}-title").fill(title)
+        await page.locator(f"#evidence-{n}-url").fill(f"https://vanban.monre.gov.vn/qn/{n}.pdf")
+    await page.locator("#evidence-2-url").fill("vanban")  # a half-filled row is answered, not dropped
+    await page.get_by_role("button", name="Gửi đề cử").click()
+    assert "chọn loại minh chứng" in await page.locator("#evidence-2-kind-error").inner_text()
+    await page.locator("#evidence-2-url").fill("")
+    await page.locator("#started_on").fill("2024-03-01")
+    await shot(page, "lap-de-cu", page.locator("h1"))
+    await page.get_by_role("button", name="Gửi đề cử").click()
+    assert (await page.get_by_role("status").inner_text()).startswith("Đã gửi đề cử")
+    nominations = await topic_log(topics.NOMINATIONS)
+    [accepted] = await nominations.wait_for(
+        lambda: [e for e in nominations.events() if e.type == "nomination.accepted"
+                 and e.data.submitter_id == NOMINATING.staff_id and e.data.title == MODELS[0][0]], timeout=30,
+        what="the nomination accepted")
+    assert accepted.source == "urn:exemplars:nominations" and accepted.data.unit_id == NOMINATING.unit_id
+
+    async def listed() -> bool:
+        await page.goto(f"{services_url(services)}/unit")
+        return MODELS[0][0] in await page.locator("main").inner_text()
+
+    await wait_until(listed, timeout=20, what="the nomination on the unit's page")
+    await context.close()
+    return accepted.data.nomination_id
+
+
+async def the_unit_reads_its_feedback(browser: Browser, services, nomination_id: str, members) -> None:
+    """Once decided: the averages per criterion and the panel's comments, without a name."""
+    context, page = await signed_in_as(browser, services, NOMINATING.staff_id)
+
+    async def decided() -> bool:
+        await page.goto(f"{services_url(services)}/unit/nominations/{nomination_id}")
+        return await page.get_by_role("heading", name="Kết quả và góp ý của Hội đồng").count() == 1
+
+    await wait_until(decided, timeout=20, what="the decision on the unit's page")
+    text = await page.locator("main").inner_text()
+    assert "công nhận điển hình tiên tiến cấp Bộ" in text and "45/QĐ-BNNMT" in text
+    assert "số liệu lan tỏa" in text  # what the panel said...
+    assert not any(member.full_name in text or member.staff_id in text for member in members)  # ...not who
+    await context.close()
 
 
 async def the_council_decides(browser: Browser, mailbox: MailSink, completed: Event, outputs, mongo) -> None:
@@ -269,7 +340,7 @@ async def the_council_decides(browser: Browser, mailbox: MailSink, completed: Ev
     assert subject.startswith("Kết quả đánh giá hồ sơ")
     context = await browser.new_context(viewport={"width": 390, "height": 844})
     page = await context.new_page()
-    await sign_in(page, link, lands_on=r"/council\?year=2025&field=land")
+    await sign_in(page, link, lands_on=r"/council\?year=2026&field=land")
     item = page.locator(f"article[id='{nomination_id}']")
     assert "Điểm chuẩn hóa" in await item.inner_text() and "83,33/100" in await item.inner_text()
     assert "Thống nhất, 1 ý kiến" in await item.inner_text()  # the discussion, as the council sees it

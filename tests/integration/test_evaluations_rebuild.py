@@ -21,12 +21,13 @@ from services.evaluations.criteria import load_criteria
 from services.evaluations.domain import Candidate
 from services.evaluations.handlers import Evaluations
 from services.evaluations.rebuild import COMPARISON, rebuild
-from services.evaluations.reminders import due_reminders
+from services.evaluations.reminders import discussions_ended, due_reminders
 from services.evaluations.settings import EvaluationsSettings
 from services.evaluations.store import EvaluationStore
 from shared import envelope, topics
 from shared.envelope import Event, Received, new_event
 from shared.events import (
+    CommentPosted,
     ConflictDeclared,
     CouncilDecisionRecorded,
     NominationAccepted,
@@ -174,6 +175,15 @@ def only(events: list[Event], type_: str):
     return events[0].data
 
 
+def recorded(events: list[Event]) -> bool:
+    return [e.type for e in events] == ["evaluation.score_recorded"]
+
+
+def completed(events: list[Event]):
+    assert [e.type for e in events] == ["evaluation.score_recorded", "evaluation.completed"], events
+    return events[1].data
+
+
 async def test_the_rebuilt_projection_is_the_live_one(databases):
     live_db, rebuilt_db = databases
     live = Live(EvaluationStore(live_db))
@@ -205,10 +215,24 @@ async def test_the_rebuilt_projection_is_the_live_one(databases):
     assert replaced.recused_id == leaving and replaced.replacement_id is not None
     assert only(await live.score("N1", leaving, 0.9, "2024-03-06"), "evaluation.input_rejected").reasons
     panel = await live.panel("N1")
-    assert await live.score("N1", panel[0], 0.6, "2024-03-07") == []
-    assert await live.score("N1", panel[0], 0.9, "2024-03-08") == []  # amended
-    assert await live.score("N1", panel[1], 0.8, "2024-03-09", gates={"months_in_operation": True}) == []
-    assert only(await live.score("N1", panel[2], 0.7, "2024-03-10"), "evaluation.completed").total == 80.0
+    assert recorded(await live.score("N1", panel[0], 0.6, "2024-03-07"))
+    assert recorded(await live.score("N1", panel[0], 0.9, "2024-03-08"))  # amended
+    assert recorded(await live.score("N1", panel[1], 0.8, "2024-03-09", gates={"months_in_operation": True}))
+    assert completed(await live.score("N1", panel[2], 0.7, "2024-03-10")).total == 80.0
+
+    # A divergent panel discusses; nobody amends; the service's clock ends the time box.
+    only(await live.accept("N4", "2024-03-11"), "evaluation.panel_assigned")
+    four = await live.panel("N4")
+    for member, fraction in zip(four, (0.9, 0.8), strict=False):
+        assert recorded(await live.score("N4", member, fraction, "2024-03-12"))
+    opened = (await live.score("N4", four[2], 0.5, "2024-03-13"))[-1]
+    assert opened.type == "evaluation.discussion_opened" and opened.data.closes_on == dt.date(2024, 3, 18)
+    only(await live.intake(CommentPosted(nomination_id="N4", evaluator_id=four[2], comment="Giữ nguyên điểm."),
+                           "N4", "2024-03-14"), "evaluation.comment_recorded")
+    [time_up] = await discussions_ended(live.store, dt.date(2024, 3, 19))
+    ended = only(await live.intake(time_up.data, "N4", "2024-03-19", "urn:exemplars:evaluations"),
+                 "evaluation.completed")
+    assert ended.divergent and ended.discussion.closed_by == "time_box" and ended.discussion.comments == 1
 
     # The council recognises (and refuses a second decision); the exemplar is followed.
     decision = CouncilDecisionRecorded(nomination_id="N1", recognized=True, level=RecognitionLevel.MINISTRY,

@@ -1,0 +1,163 @@
+"""A unit's pages, for its emulation officers and leaders: the unit's nominations and their
+fate, the quota left per open year, the nomination form, a withdrawal, and once the council
+has decided, the feedback: the panel's per-criterion averages and its comments, without
+the evaluators' names. The workspace checks the person's role and unit in its directory;
+what it publishes is signed as acting for them, and the nominations service checks again
+that they are the unit's staff.
+"""
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.workspace import domain, nominating
+from services.workspace.domain import SOURCE, Session
+from services.workspace.nominating import NominationForm, UnitFacts
+from services.workspace.store import WorkspaceStore
+from shared.envelope import new_event
+from shared.events import NominationWithdrawn
+from shared.events.base import TEXT_MAX
+from shared.programme import Programme
+from shared.vocabulary import EVIDENCE_KIND_NAMES_VI, FIELD_NAMES_VI, Role
+
+if TYPE_CHECKING:
+    from services.workspace.web import Pages
+
+UNIT_ROLES = {Role.EMULATION_OFFICER.value, Role.UNIT_LEADER.value}
+NOT_UNIT_STAFF = ("Không mở được trang này",
+                  "Trang này dành cho cán bộ thi đua, khen thưởng và lãnh đạo đơn vị.")
+HOLDS_PLACE = ("accepted",)  # a withdrawal frees the place; a refusal never took one
+NOT_WITHDRAWABLE = ("Không rút được đề cử", "Đề cử này không còn rút được (đã rút, bị từ chối hoặc đã có quyết định).")
+DONE_NOTICES = {"submitted": "Đã gửi đề cử. Kết quả tiếp nhận hiện ra tại đây sau ít giây.",
+                "withdrawing": "Đã gửi đề nghị rút đề cử."}
+
+
+def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Programme,
+          now: Callable[[], dt.datetime]) -> None:
+
+    async def unit_member(request: Request) -> tuple[Session, dict] | Response:
+        session = pages.session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        person = await store.person(session.person)
+        if person is None or not UNIT_ROLES & set(person.get("roles", [])):
+            return await pages.message(request, *NOT_UNIT_STAFF, 403, session)
+        return session, person
+
+    async def facts_of(unit_id: str) -> tuple[UnitFacts, list[dict]]:
+        nominations = await store.unit_nominations(unit_id)
+        held: dict[int, int] = {}
+        nominated: dict[int, set[str]] = {}
+        for nom in nominations:
+            if nom.get("status") in HOLDS_PLACE:
+                held[nom["year"]] = held.get(nom["year"], 0) + 1
+                if staff_id := (nom.get("nominee") or {}).get("staff_id"):
+                    nominated.setdefault(nom["year"], set()).add(staff_id)
+        staff = {s["_id"]: s["name"] for s in await store.unit_staff(unit_id)}
+        left = {year: max(programme.yearly_maximum - held.get(year, 0), 0) for year in programme.open_years}
+        return UnitFacts(unit_id, programme.open_years, left, staff, nominated), nominations
+
+    async def unit_page(request: Request, session: Session, person: dict) -> Response:
+        facts, nominations = await facts_of(person["unit_id"])
+        evaluations = await store.assignments_by_id([n["_id"] for n in nominations])
+        return await pages.page(request, "unit.html", session, facts=facts, nominations=nominations,
+                                evaluations=evaluations, unit=(await store.unit_names()).get(person["unit_id"]),
+                                notice=DONE_NOTICES.get(request.query_params.get("done", "")),
+                                maximum=programme.yearly_maximum)
+
+    async def form_page(request: Request, session: Session, person: dict, form: NominationForm | None = None,
+                        errors: dict[str, str] | None = None, status: int = 200) -> Response:
+        facts, _ = await facts_of(person["unit_id"])
+        open_now = [y for y in sorted(facts.open_years) if facts.places_left.get(y, 0) > 0]
+        form = form or NominationForm(year=str(open_now[-1]) if open_now else "")
+        return await pages.page(request, "nominate.html", session, status, form=form, errors=errors or {},
+                                facts=facts, fields=FIELD_NAMES_VI, evidence_kinds=EVIDENCE_KIND_NAMES_VI,
+                                rows=range(nominating.EVIDENCE_ROWS), form_id=str(uuid.uuid4()),
+                                today=now().date().isoformat())
+
+    @api.get("/unit", response_class=HTMLResponse)
+    async def unit_home(request: Request) -> Response:
+        found = await unit_member(request)
+        return found if isinstance(found, Response) else await unit_page(request, *found)
+
+    @api.get("/unit/nominations/new", response_class=HTMLResponse)
+    async def new_nomination(request: Request) -> Response:
+        found = await unit_member(request)
+        return found if isinstance(found, Response) else await form_page(request, *found)
+
+    @api.post("/unit/nominations")
+    async def submit_nomination(request: Request) -> Response:
+        found = await unit_member(request)
+        if isinstance(found, Response):
+            return found
+        session, person = found
+        form = await pages.form_of(request, session)
+        if form is None:
+            return await pages.message(request, "Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang.",
+                                       403, session)
+        facts, _ = await facts_of(person["unit_id"])
+        typed = NominationForm.from_form(form)
+        drawn = domain.form_id(form)
+        submitted, errors = nominating.check_nomination(typed, facts, submitter=session.person, form_id=drawn,
+                                                         today=now().date())
+        if errors:
+            return await form_page(request, session, person, typed, errors, 422)
+        assert submitted is not None
+        event = new_event(submitted, key=submitted.nomination_id, source=SOURCE, id_parts=(drawn,))
+        return await pages.publish_once(request, session, event, "nomination", submitted.nomination_id,
+                                        "/unit?done=submitted")
+
+    @api.get("/unit/nominations/{nomination_id}", response_class=HTMLResponse)
+    async def nomination_page(request: Request, nomination_id: str) -> Response:
+        found = await unit_member(request)
+        if isinstance(found, Response):
+            return found
+        session, person = found
+        nomination = await store.nomination(nomination_id)
+        if nomination is None or nomination.get("unit_id") != person["unit_id"]:  # the same answer either way
+            return await pages.message(request, "Không mở được hồ sơ", "Đề cử này không thuộc đơn vị của đồng chí.",
+                                       403, session)
+        evaluation = await store.assignment(nomination_id) or {}
+        return await pages.page(request, "unit_nomination.html", session, nomination=nomination,
+                                evaluation=evaluation, feedback=feedback(evaluation), form_id=str(uuid.uuid4()),
+                                withdrawable=withdrawable(nomination, evaluation))
+
+    @api.post("/unit/nominations/{nomination_id}/withdraw")
+    async def withdraw(request: Request, nomination_id: str) -> Response:
+        found = await unit_member(request)
+        if isinstance(found, Response):
+            return found
+        session, person = found
+        form = await pages.form_of(request, session)
+        nomination = await store.nomination(nomination_id)
+        if form is None or nomination is None or nomination.get("unit_id") != person["unit_id"]:
+            return await pages.message(request, "Không rút được đề cử", "Biểu mẫu đã cũ hoặc đề cử không thuộc "
+                                       "đơn vị của đồng chí.", 403, session)
+        if not withdrawable(nomination, await store.assignment(nomination_id) or {}):
+            return await pages.message(request, *NOT_WITHDRAWABLE, 409, session)
+        reason = form.get("reason", "").strip()[:TEXT_MAX] or None
+        data = NominationWithdrawn(nomination_id=nomination_id, unit_id=person["unit_id"], requested_by=session.person,
+                                   reason=reason)
+        event = new_event(data, key=nomination_id, source=SOURCE, id_parts=(domain.form_id(form),))
+        return await pages.publish_once(request, session, event, "withdrawal", nomination_id,
+                                        "/unit?done=withdrawing")
+
+
+def withdrawable(nomination: dict, evaluation: dict) -> bool:
+    return nomination.get("status") == "accepted" and evaluation.get("status") not in ("decided", "cancelled")
+
+
+def feedback(evaluation: dict) -> dict | None:
+    """What the unit learns once the council has decided: the averages per criterion and what
+    the panel wrote, in no particular member's name (sheets by panel order, then discussion)."""
+    if evaluation.get("status") != "decided" or not evaluation.get("result"):
+        return None
+    sheets = evaluation.get("sheets", {})
+    comments = [sheets[m]["comment"] for m in evaluation.get("panel", []) if m in sheets and sheets[m].get("comment")]
+    discussion = [c["comment"] for c in (evaluation.get("discussion") or {}).get("comments", [])]
+    return {"result": evaluation["result"], "decision": evaluation.get("decision") or {}, "comments": comments,
+            "discussion": discussion}
