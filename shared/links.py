@@ -102,3 +102,11 @@ def council_pack(task: str) -> tuple[int, str] | None:
     kind, _, rest = task.partition(":")
     year, _, field = rest.partition(":")
     return (int(year), field) if kind == "council" and year.isdigit() and field else None
+
+
+NOMINATE_TASK = "nominate"  # a unit's nomination form
+
+
+def feedback_task(nomination_id: str) -> str:
+    """A unit's page of one nomination: the council's decision and the panel's feedback."""
+    return f"feedback:{nomination_id}"

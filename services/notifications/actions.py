@@ -1,6 +1,7 @@
 """The link a mail carries to the task it asks for: into the workspace, signed in as its
-recipient (shared/links.py). Only mails that ask a person to act carry one, and only when the
-workspace's address and the link secret are set."""
+recipient (shared/links.py). Only mails to a person that ask them to act (or that give a unit
+the council's decision, whose feedback is there) carry one, and only when the workspace's
+address and the link secret are set."""
 
 import datetime as dt
 
@@ -15,6 +16,9 @@ ASSIGNMENT_TEMPLATES = frozenset({"panel_assigned", "evaluation_reminder", "eval
                                   "evaluator_replacement", "discussion_opened"})
 # ... and to put a completed evaluation before the council: the pack of its year and field.
 COUNCIL_TEMPLATES = frozenset({"evaluation_completed"})
+# A unit's staff: nominate (the shortfall), or read the council's decision and its feedback.
+UNIT_TEMPLATES = frozenset({"quota_shortfall"})
+FEEDBACK_TEMPLATES = frozenset({"exemplar_recognized", "exemplar_not_recognized"})
 
 
 class ActionLinks:
@@ -33,12 +37,19 @@ class ActionLinks:
         """The link for `delivery`, or None. Its id is the delivery's: the mail sent again
         after a failure carries a link that is still the one link."""
         nomination_id = getattr(event.data, "nomination_id", None)
-        if delivery["recipient_kind"] != "staff" or not nomination_id:
+        template = delivery["template"]
+        if delivery["recipient_kind"] != "staff":
             return None
-        if delivery["template"] in ASSIGNMENT_TEMPLATES:
+        if template in UNIT_TEMPLATES:
+            task = links.NOMINATE_TASK
+        elif not nomination_id:
+            return None
+        elif template in ASSIGNMENT_TEMPLATES:
             task = links.assignment_task(nomination_id)
-        elif delivery["template"] in COUNCIL_TEMPLATES:
+        elif template in COUNCIL_TEMPLATES:
             task = links.council_task(event.data.year, event.data.field)
+        elif template in FEEDBACK_TEMPLATES:
+            task = links.feedback_task(nomination_id)
         else:
             return None
         link = TaskLink(delivery["_id"], delivery["recipient_id"], task, now + dt.timedelta(days=self.days))

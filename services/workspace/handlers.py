@@ -6,7 +6,8 @@ Documents (collection: id -> fields):
 - nominations: nomination id -> the file as accepted (nominee, summary, achievements, evidence),
   or a refusal with its reasons; withdrawn, or a withdrawal refused;
 - assignments: nomination id -> the evaluation: panel, deadline, criteria set, status, result,
-  the members' accepted sheets (shown to a member once their own is in) and the discussion;
+  the members' accepted sheets (shown to a member once their own is in), the discussion, the
+  council's decision and the spread of a recognised model (distinct units applying it);
 - refusals: input id -> the evaluations service's coded refusal of an input (ours included).
 
 The workspace publishes nothing in answer: what people do is published by its web side.
@@ -24,6 +25,7 @@ from shared.events import (
     EvaluatorReplaced,
     ExemplarNotRecognized,
     ExemplarRecognized,
+    ExemplarReplicated,
     InputRejected,
     NominationAccepted,
     NominationRejected,
@@ -39,6 +41,11 @@ from shared.events import (
 from shared.unit_of_work import NOTHING, Create, Decision, Needs, Put, View
 
 STAFF, UNITS, NOMINATIONS, ASSIGNMENTS, REFUSALS = "staff", "units", "nominations", "assignments", "refusals"
+EXEMPLAR_PREFIX = "EX-"  # an exemplar's id is its nomination's, prefixed (services/evaluations/domain.py)
+
+
+def nomination_of(exemplar_id: str) -> str:
+    return exemplar_id.removeprefix(EXEMPLAR_PREFIX)
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Workspace:
                                  "evaluation.comment_recorded": self.comment_recorded,
                                  "evaluation.completed": self.completed, "evaluation.cancelled": self.cancelled,
                                  "exemplar.recognized": self.decided, "exemplar.not_recognized": self.decided,
+                                 "exemplar.replicated": self.replicated,
                                  "evaluation.input_rejected": self.input_rejected},
         }
 
@@ -75,6 +83,8 @@ class Workspace:
                 return {NOMINATIONS: [data.nomination_id]}
             case InputRejected():
                 return {}
+            case ExemplarReplicated():
+                return {ASSIGNMENTS: [nomination_of(data.exemplar_id)]}
         return {ASSIGNMENTS: [data.nomination_id]}
 
     def decide(self, view: View, event: Event) -> Decision:
@@ -84,7 +94,9 @@ class Workspace:
 
     def unit_registered(self, view: View, event: Event) -> Decision:
         unit: UnitRegistered = event.data
-        return Decision.of(Put(UNITS, {"_id": unit.unit_id, "name": unit.name, "parent_id": unit.parent_id}))
+        return Decision.of(Put(UNITS, {"_id": unit.unit_id, "name": unit.name, "parent_id": unit.parent_id,
+                                       "valid_from": unit.valid_from.isoformat(),
+                                       "valid_to": unit.valid_to.isoformat() if unit.valid_to else None}))
 
     def staff_registered(self, view: View, event: Event) -> Decision:
         staff: StaffRegistered = event.data
@@ -211,6 +223,14 @@ class Workspace:
         decision = {"recognized": recognized, "level": data.level.value if recognized else None,
                     "decision_ref": data.decision_ref, "fostering": bool(getattr(data, "fostering", False))}
         return Decision.of(Put(ASSIGNMENTS, {**stored, "status": "decided", "decision": decision}))
+
+    def replicated(self, view: View, event: Event) -> Decision:
+        """The spread of the model: how many distinct units apply it (the service's running count)."""
+        data: ExemplarReplicated = event.data
+        stored = view.get(ASSIGNMENTS, nomination_of(data.exemplar_id))
+        if stored is None or stored.get("adopting_units", 0) >= data.distinct_units:
+            return NOTHING
+        return Decision.of(Put(ASSIGNMENTS, {**stored, "adopting_units": data.distinct_units}))
 
     def input_rejected(self, view: View, event: Event) -> Decision:
         data: InputRejected = event.data

@@ -25,6 +25,8 @@ class WorkspaceSettings(ServiceSettings):
     evaluations_token_file: str | None = None
     # The programme the nominations service applies: its open years and quota, for the units' form.
     programme_file: str | None = None  # None: the programme shipped in shared/programme.yaml
+    # Where the operators' `exemplars report --out` writes the review report the ministry office reads.
+    report_dir: str | None = None
 
     @model_validator(mode="after")
     def _secrets_are_set(self) -> "WorkspaceSettings":

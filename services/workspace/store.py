@@ -33,7 +33,7 @@ class WorkspaceStore:
             SUBMISSIONS: [IndexModel([("nomination_id", ASCENDING), ("person", ASCENDING)]),
                           IndexModel([("person", ASCENDING)])],
             STAFF: [IndexModel([("roles", ASCENDING)]), IndexModel([("unit_id", ASCENDING)])],
-            NOMINATIONS: [IndexModel([("unit_id", ASCENDING), ("year", ASCENDING)])],
+            NOMINATIONS: [IndexModel([("unit_id", ASCENDING), ("year", ASCENDING)]), IndexModel([("year", ASCENDING)])],
         })
 
     # ---- the projection ----------------------------------------------------------------------
@@ -64,6 +64,16 @@ class WorkspaceStore:
     async def done_in_year(self, year: int, statuses: tuple[str, ...]) -> list[dict]:
         """The year's evaluations in `statuses`, every field: the council's pack reads them all."""
         return await self.db[ASSIGNMENTS].find({"year": year, "status": {"$in": list(statuses)}}, HIDDEN).to_list()
+
+    async def units(self) -> list[dict]:
+        return await self.db[UNITS].find({}, HIDDEN).to_list()
+
+    async def nominations_in(self, year: int) -> list[dict]:
+        return await self.db[NOMINATIONS].find({"year": year}, {"unit_id": 1, "year": 1, "status": 1}).to_list()
+
+    async def assignments_in(self, year: int) -> list[dict]:
+        fields = {"sheets": 0, "criteria": 0, "result.breakdown": 0, REVISION: 0}
+        return await self.db[ASSIGNMENTS].find({"year": year}, fields).to_list()
 
     async def unit_nominations(self, unit_id: str) -> list[dict]:
         """The unit's nominations the workspace knows of: accepted, refused or withdrawn."""

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.workspace import council_pages, domain, unit_pages
+from services.workspace import office_pages, domain, unit_pages
 from services.workspace.criteria import CriteriaSource, CriteriaUnavailable
 from services.workspace.domain import SOURCE, Session, SheetForm
 from services.workspace.settings import WorkspaceSettings
@@ -299,7 +299,7 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         return RedirectResponse(then, status_code=303)
 
     pages = Pages(session_of, page, message, form_of, publish_once)
-    council_pages.mount(api, pages, store, now)
+    office_pages.mount(api, pages, store, programme, settings.report_dir, now)
     unit_pages.mount(api, pages, store, programme, now)
 
 
@@ -340,6 +340,10 @@ def _task_path(task: str) -> str:
         return f"/assignments/{subject}"
     if kind == "council" and (pack := links.council_pack(task)) is not None:
         return f"/council?year={pack[0]}&field={pack[1]}"
+    if kind == "feedback" and subject:
+        return f"/unit/nominations/{subject}"
+    if task == links.NOMINATE_TASK:
+        return "/unit/nominations/new"
     return "/assignments"
 
 

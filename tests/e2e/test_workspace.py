@@ -7,9 +7,11 @@ completion mail to the pack and decides; the unit reads its feedback. Forms are 
 to their fields; a link replayed, tampered with or used by another person is refused; one
 event per form however often it is sent."""
 
+import asyncio
 import datetime as dt
 import os
 import re
+import sys
 import uuid
 from email import policy
 from email.parser import BytesParser
@@ -26,7 +28,7 @@ from shared.envelope import Event
 from shared.vocabulary import Role
 from tests.conftest import wait_until
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(480)  # the whole round, in one browser session after another
 
 # A unit no other test nominates for: its quota for the year is this test's.
 NOMINATING = next(m for m in demo_data.staff() if m.unit_id == "STNMT-QN" and Role.EMULATION_OFFICER in m.roles)
@@ -42,7 +44,13 @@ def mailbox(stack, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-async def services(stack, nominations_service, mongo, mailbox):
+def report_dir(tmp_path_factory) -> Path:
+    """Where the operators' `exemplars report` writes the review the ministry office reads."""
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="module")
+async def services(stack, nominations_service, mongo, mailbox, report_dir):
     """Evaluations (the session's, if an earlier module started one), notifications mailing
     only what this module causes, and the workspace."""
     started = []
@@ -51,7 +59,7 @@ async def services(stack, nominations_service, mongo, mailbox):
     cutoff = dt.datetime.now(dt.UTC).isoformat()
     started.append(await stack.start_service("notifications", NOTIFY_AFTER=cutoff, DELIVERY_POLL_SECONDS="0.1",
                                              DELIVERY_BACKOFF_SECONDS="0.5"))
-    workspace = await stack.start_service("workspace")
+    workspace = await stack.start_service("workspace", REPORT_DIR=str(report_dir))
     started.append(workspace)
     people = len(demo_data.staff())
     await wait_until(lambda: _count(mongo, "exemplars_workspace", "staff", people), timeout=60,
@@ -115,8 +123,8 @@ async def fill_sheet(page: Page, fraction: float) -> None:
         await box.fill(f"{maximum * fraction:g}".replace(".", ","))
 
 
-async def test_an_evaluator_scores_from_the_mail_that_asks_them(stack, services, producer, mailbox, browser,
-                                                              topic_log, mongo):
+async def test_a_round_in_the_browser_from_the_units_nomination_to_its_feedback(stack, services, mailbox, browser,
+                                                                                topic_log, mongo, report_dir):
     nomination_id = await the_unit_nominates(browser, services, topic_log)
     outputs = await topic_log(topics.EVALUATIONS)
     [assigned] = await outputs.wait_for(
@@ -259,6 +267,32 @@ async def test_an_evaluator_scores_from_the_mail_that_asks_them(stack, services,
 
     await the_council_decides(browser, mailbox, completed, outputs, mongo)
     await the_unit_reads_its_feedback(browser, services, nomination_id, members)
+    await the_ministry_office_follows_the_programme(browser, services, stack, report_dir, completed)
+
+
+async def the_ministry_office_follows_the_programme(browser: Browser, services, stack, report_dir: Path,
+                                                    completed: Event) -> None:
+    """The overview of the year from the workspace's projection, and the review report the
+    operators made with `exemplars report`, served as they made it."""
+    secretariat = next(m for m in demo_data.staff() if Role.MINISTRY_OFFICE in m.roles)
+    context, page = await signed_in_as(browser, services, secretariat.staff_id)
+    base = services_url(services)
+    assert (await page.goto(f"{base}/ministry/report")).status == 404  # none made yet: said so
+    made = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deploy.cli", "report", "--from", "2026", "--out", str(report_dir),
+        "--mongo-uri", stack.config.mongo_uri, stdout=asyncio.subprocess.DEVNULL)
+    assert await made.wait() == 0
+    await page.goto(f"{base}/ministry?year=2026")
+    text = await page.locator("main").inner_text()
+    assert "Công nhận cấp Bộ" in text and completed.data.title in text  # among the recognised models
+    unit_name = next(u.name for u in demo_data.units() if u.unit_id == NOMINATING.unit_id)
+    rows = await page.locator("tr").all_inner_texts()
+    assert any(row.startswith(unit_name) and "1/2" in row for row in rows)  # the nomination holds its place
+    assert await page.get_by_role("link", name="Báo cáo sơ kết giai đoạn (bản mới nhất)").count() == 1
+    await shot(page, "tong-quan")
+    report = await page.goto(f"{base}/ministry/report")
+    assert report.status == 200 and "<html" in await page.content()
+    await context.close()
 
 
 async def signed_in_as(browser: Browser, services, staff_id: str):

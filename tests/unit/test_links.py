@@ -72,6 +72,12 @@ def test_mails_that_ask_an_evaluator_to_act_link_to_that_task_signed_in_as_them(
     completed = SimpleNamespace(data=SimpleNamespace(nomination_id="NOM-1", year=2026, field="land"))
     council = links.read(b"x" * 48, maker.for_delivery(delivery("evaluation_completed"), completed, NOW).split("t=")[1], NOW)
     assert council.task == "council:2026:land" and links.council_pack(council.task) == (2026, "land")
+    feedback = links.read(b"x" * 48, maker.for_delivery(delivery("exemplar_not_recognized"), EVENT, NOW)
+                          .split("t=")[1], NOW)
+    assert feedback.task == "feedback:NOM-1"
+    shortfall = SimpleNamespace(data=SimpleNamespace(unit_id="QLDD", year=2026))
+    assert links.read(b"x" * 48, maker.for_delivery(delivery("quota_shortfall"), shortfall, NOW).split("t=")[1],
+                      NOW).task == links.NOMINATE_TASK
     assert maker.for_delivery(delivery("evaluation_cancelled"), EVENT, NOW) is None  # asks nothing
     assert maker.for_delivery(delivery("panel_assigned", kind="unit"), EVENT, NOW) is None
     assert ActionLinks.from_settings(settings(workspace_url=None)) is None

@@ -1,23 +1,29 @@
-"""The council's pages: the decision pack of a year and field (raw and normalised ranking,
-each evaluation's breakdown, divergence and discussion), its CSV, and the form that records
-a decision. For the ministry office, the council's secretariat, only: the workspace checks
-the role in its directory before it shows or publishes anything, and the decision it
-publishes is signed as acting for that person, who is kept with the decision.
+"""The ministry office's pages: the programme's overview for a year (quota per unit,
+evaluations open, overdue and discussing, recognitions, the spread of the models) with the
+latest review report, and for the council, whose secretariat the office is, the decision
+pack of a year and field (raw and normalised ranking, each evaluation's breakdown,
+divergence and discussion), its CSV, and the form that records a decision.
+
+For the ministry office only: the workspace checks the role in its directory before it
+shows or publishes anything, and a decision is signed as acting for that person, who is
+kept with the decision.
 """
 
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from services.workspace import council, domain
+from services.workspace import council, domain, overview
 from services.workspace.domain import SOURCE, Session
 from services.workspace.store import WorkspaceStore
 from shared.envelope import new_event
 from shared.events import CouncilDecisionRecorded
+from shared.programme import Programme
 from shared.vocabulary import FIELD_NAMES_VI, OUTCOME_NAMES_VI, Field, RecognitionLevel, Role
 
 if TYPE_CHECKING:
@@ -28,7 +34,13 @@ NOT_SECRETARIAT = ("Không mở được trang này",
 NOT_READY = ("Chưa thể ghi nhận quyết định", "Hồ sơ này chưa chấm xong hoặc đã có quyết định.")
 
 
-def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, now: Callable[[], dt.datetime]) -> None:
+REPORT_NAME = "bao-cao.html"  # what `exemplars report --out DIR` writes (reporting/command.py)
+NO_REPORT = ("Chưa có báo cáo", "Chưa có báo cáo sơ kết nào được lập. Bộ phận vận hành lập báo cáo bằng lệnh "
+             "exemplars report (xem README, mục “Programme review report”).")
+
+
+def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Programme, report_dir: str | None,
+          now: Callable[[], dt.datetime]) -> None:
 
     async def secretariat(request: Request) -> Session | Response:
         """The session of a ministry office member, or the answer why not."""
@@ -59,6 +71,30 @@ def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, now: Callable[[],
                                 units=await store.unit_names(), errors=errors or {}, posted=posted or {},
                                 form_ids={row.nomination_id: str(uuid.uuid4()) for row in rows}, notice=notice,
                                 today=now().date().isoformat(), fields=FIELD_NAMES_VI)
+
+    @api.get("/ministry", response_class=HTMLResponse)
+    async def ministry(request: Request, year: int | None = None) -> Response:
+        session = await secretariat(request)
+        if isinstance(session, Response):
+            return session
+        today = now().date()
+        year = year or today.year
+        seen = overview.overview(year, today, await store.units(), await store.nominations_in(year),
+                                 await store.assignments_in(year), programme)
+        return await pages.page(request, "ministry.html", session, view=seen, today=today.isoformat(),
+                                report=report_dir is not None and (Path(report_dir) / REPORT_NAME).is_file(),
+                                units=await store.unit_names())
+
+    @api.get("/ministry/report", response_class=HTMLResponse)
+    async def review_report(request: Request) -> Response:
+        """The latest review report the operators made, as they made it."""
+        session = await secretariat(request)
+        if isinstance(session, Response):
+            return session
+        page = Path(report_dir) / REPORT_NAME if report_dir else None
+        if page is None or not page.is_file():
+            return await pages.message(request, *NO_REPORT, 404, session)
+        return FileResponse(page, media_type="text/html; charset=utf-8")
 
     @api.get("/council", response_class=HTMLResponse)
     async def council_pack(request: Request, year: int | None = None, field: str | None = None) -> Response:
