@@ -170,7 +170,7 @@ def check_conflict(*, nomination_id: str, status: Status | None, panel: Collecti
 
 def check_score(*, nomination_id: str, status: Status | None, panel: Collection[str], recused: Collection[str],
                 criteria: CriteriaSet | None, evaluator_id: str, scores: Mapping[str, float],
-                gates: Mapping[str, bool]) -> list[Reason]:
+                gates: Mapping[str, bool], remarks: Collection[str] = ()) -> list[Reason]:
     """Every reason to refuse a score sheet; empty when it is accepted (a first sheet or an amendment)."""
     if problem := _status_problem(nomination_id, status):
         return [problem]
@@ -181,7 +181,7 @@ def check_score(*, nomination_id: str, status: Status | None, panel: Collection[
     expected = {c.id for c in criteria.criteria}
     if missing := [c.name for c in criteria.criteria if c.id not in scores]:
         reasons.append(reason(Code.MISSING_CRITERIA, f"Thiếu điểm của các tiêu chí: {', '.join(missing)}."))
-    if unknown := sorted(set(scores) - expected):
+    if unknown := sorted((set(scores) | set(remarks)) - expected):
         reasons.append(reason(Code.UNKNOWN_CRITERIA,
                                f"Bộ tiêu chí {criteria.set_id} (phiên bản {criteria.version}) không có tiêu chí: "
                                f"{', '.join(unknown)}."))

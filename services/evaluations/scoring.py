@@ -40,18 +40,20 @@ def score_submitted(view: View, event: Event) -> Decision:
     criteria = CriteriaSet.from_snapshot(doc["criteria"]) if doc else None
     reasons = domain.check_score(
         nomination_id=sub.nomination_id, status=status_of(doc), panel=doc["panel"] if doc else [],
-        recused=recused_of(doc), criteria=criteria, evaluator_id=sub.evaluator_id, scores=sub.scores, gates=sub.gates)
+        recused=recused_of(doc), criteria=criteria, evaluator_id=sub.evaluator_id, scores=sub.scores, gates=sub.gates,
+        remarks=sub.criterion_comments)
     if reasons:
         return refuse(event, reasons, subject=sub.nomination_id, sender=sub.evaluator_id)
     assert doc is not None and criteria is not None  # or check_score refused it
     amended = any(s["evaluator_id"] == sub.evaluator_id for s in doc["sheets"])
     sheet = {"evaluator_id": sub.evaluator_id, "scores": dict(sub.scores), "gates": dict(sub.gates),
-             "comment": sub.comment, "at": event.time, "received_at": event.received_at, "event_id": event.id,
-             "sender": signed_by(event)}
+             "comment": sub.comment, "criterion_comments": dict(sub.criterion_comments), "at": event.time,
+             "received_at": event.received_at, "event_id": event.id, "sender": signed_by(event)}
     sheets = [s for s in doc["sheets"] if s["evaluator_id"] != sub.evaluator_id] + [sheet]
     doc = {**doc, "sheets": sheets, "updated_at": event.time}
     recorded = derived(make(ScoreRecorded, nomination_id=doc["_id"], evaluator_id=sub.evaluator_id, scores=sub.scores,
-                            gates=sub.gates, comment=sub.comment, amended=amended,
+                            gates=sub.gates, comment=sub.comment, criterion_comments=sub.criterion_comments,
+                            amended=amended,
                             total=round(domain.weighted_total(criteria, sub.scores), 2)),
                        event, doc["_id"])
     status = Status(doc["status"])

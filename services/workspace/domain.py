@@ -17,6 +17,7 @@ from typing import Any
 
 from shared import links
 from shared.events.base import LONG_TEXT_MAX, TEXT_MAX
+from shared.events.evaluations import CRITERION_COMMENT_MAX
 from shared.links import LinkRefused
 
 SOURCE = "urn:exemplars:workspace"  # what the workspace publishes, signed as acting for the person signed in
@@ -60,22 +61,24 @@ class SheetForm:
     scores: dict[str, str] = field(default_factory=dict)
     gates: dict[str, str] = field(default_factory=dict)
     comment: str = ""
+    remarks: dict[str, str] = field(default_factory=dict)  # criterion id -> the comment on it
 
     @classmethod
     def from_form(cls, form: Mapping[str, str], criteria: Mapping[str, Any]) -> "SheetForm":
         return cls(scores={c["id"]: form.get(f"score.{c['id']}", "").strip() for c in criteria["criteria"]},
                    gates={g["id"]: form.get(f"gate.{g['id']}", GATE_NONE) for g in criteria.get("gates", [])},
-                   comment=form.get("comment", "").strip())
+                   comment=form.get("comment", "").strip(),
+                   remarks={c["id"]: form.get(f"remark.{c['id']}", "").strip() for c in criteria["criteria"]})
 
     @classmethod
     def from_draft(cls, draft: Mapping[str, Any] | None) -> "SheetForm":
         if not draft:
             return cls()
         return cls(scores=dict(draft.get("scores", {})), gates=dict(draft.get("gates", {})),
-                   comment=draft.get("comment", ""))
+                   comment=draft.get("comment", ""), remarks=dict(draft.get("remarks", {})))
 
     def as_draft(self) -> dict[str, Any]:
-        return {"scores": self.scores, "gates": self.gates, "comment": self.comment}
+        return {"scores": self.scores, "gates": self.gates, "comment": self.comment, "remarks": self.remarks}
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Sheet:
     scores: dict[str, float]
     gates: dict[str, bool]
     comment: str | None
+    remarks: dict[str, str] = field(default_factory=dict)
 
 
 def parse_score(text: str) -> float | None:
@@ -123,9 +127,16 @@ def check_sheet(form: SheetForm, criteria: Mapping[str, Any], *, complete: bool)
             gates[gate_id] = choice == GATE_PASSED
     if len(form.comment) > LONG_TEXT_MAX:
         errors["comment"] = f"Nhận xét dài quá {LONG_TEXT_MAX} ký tự."
+    names = {c["id"]: c["name"] for c in criteria["criteria"]}
+    for criterion_id, remark in form.remarks.items():
+        if criterion_id not in names:
+            errors[f"remark.{criterion_id}"] = "Bộ tiêu chí không có tiêu chí này."
+        elif len(remark) > CRITERION_COMMENT_MAX:
+            errors[f"remark.{criterion_id}"] = (f"Nhận xét về tiêu chí “{names[criterion_id]}” dài quá "
+                                                f"{CRITERION_COMMENT_MAX} ký tự.")
     if errors:
         return None, errors
-    return Sheet(scores, gates, form.comment or None), {}
+    return Sheet(scores, gates, form.comment or None, {k: v for k, v in form.remarks.items() if v}), {}
 
 
 def check_conflict_reason(reason: str) -> str | None:

@@ -174,7 +174,8 @@ class Workspace:
         stored = view.get(ASSIGNMENTS, data.nomination_id)
         if stored is None:
             return NOTHING
-        sheet = {**data.model_dump(mode="json", include={"scores", "gates", "comment", "total", "amended"}),
+        sheet = {**data.model_dump(mode="json", include={"scores", "gates", "comment", "criterion_comments", "total",
+                                                         "amended"}),
                  "at": event.time}
         return Decision.of(Put(ASSIGNMENTS, {**stored, "sheets": {**stored.get("sheets", {}), data.evaluator_id: sheet}}))
 

@@ -156,8 +156,12 @@ def feedback(evaluation: dict) -> dict | None:
     the panel wrote, in no particular member's name (sheets by panel order, then discussion)."""
     if evaluation.get("status") != "decided" or not evaluation.get("result"):
         return None
-    sheets = evaluation.get("sheets", {})
-    comments = [sheets[m]["comment"] for m in evaluation.get("panel", []) if m in sheets and sheets[m].get("comment")]
+    sheets = [evaluation["sheets"][m] for m in evaluation.get("panel", []) if m in evaluation.get("sheets", {})]
+    comments = [sheet["comment"] for sheet in sheets if sheet.get("comment")]
+    remarks: dict[str, list[str]] = {}
+    for sheet in sheets:
+        for criterion_id, text in (sheet.get("criterion_comments") or {}).items():
+            remarks.setdefault(criterion_id, []).append(text)
     discussion = [c["comment"] for c in (evaluation.get("discussion") or {}).get("comments", [])]
     return {"result": evaluation["result"], "decision": evaluation.get("decision") or {}, "comments": comments,
-            "discussion": discussion}
+            "remarks": remarks, "discussion": discussion}

@@ -250,7 +250,8 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
             return RedirectResponse(f"/assignments/{nomination_id}?done=saved", status_code=303)
         assert sheet is not None  # no errors: check_sheet made it
         event = new_event(ScoreSubmitted(nomination_id=nomination_id, evaluator_id=session.person,
-                                         scores=sheet.scores, gates=sheet.gates, comment=sheet.comment),
+                                         scores=sheet.scores, gates=sheet.gates, comment=sheet.comment,
+                                         criterion_comments=sheet.remarks),
                           key=nomination_id, source=SOURCE, id_parts=(domain.form_id(form),))
         return await publish_once(request, session, event, "score", nomination_id, _done(nomination_id, "sent"))
 

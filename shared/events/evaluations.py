@@ -35,6 +35,11 @@ from shared.vocabulary import NomineeKind, Outcome, RecognitionLevel, Trend
 
 # ---- intake (exemplars.evaluations.intake) -------------------------------------------------
 
+# A comment on one criterion: a paragraph. Twenty of them, with the sheet's own comment, keep the
+# largest sheet under the intake's record limit even written as JSON escapes.
+CRITERION_COMMENT_MAX = 1000
+CriterionComment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=CRITERION_COMMENT_MAX)]
+
 
 class ScoreSubmitted(Payload):
     """An evaluator's scores for every criterion of the evaluation's set (amendable until completion)."""
@@ -47,6 +52,8 @@ class ScoreSubmitted(Payload):
     # The evaluator's finding on each gate of the set (e.g. complete file): True = passed.
     gates: dict[Identifier, bool] = Field(default_factory=dict, max_length=MAX_GATES)
     comment: LongText | None = None
+    # What the evaluator says of one criterion (its id -> the remark), beside the sheet's comment.
+    criterion_comments: dict[Identifier, CriterionComment] = Field(default_factory=dict, max_length=MAX_CRITERIA)
 
 
 class ConflictDeclared(Payload):
@@ -187,6 +194,7 @@ class ScoreRecorded(Payload):
     scores: dict[Identifier, Score] = Field(max_length=MAX_CRITERIA)
     gates: dict[Identifier, bool] = Field(default_factory=dict, max_length=MAX_GATES)
     comment: LongText | None = None
+    criterion_comments: dict[Identifier, CriterionComment] = Field(default_factory=dict, max_length=MAX_CRITERIA)
     total: Points  # this sheet's weighted total
     amended: bool = False  # replaces the member's earlier sheet
 

@@ -380,8 +380,10 @@ async def check_notifications(world: World) -> None:
     assert expected <= mailed, f"{len(expected - mailed)} deliveries recorded as sent were never received"
     repeats = sum(n - 1 for n in message_ids.values())
     # A send in flight when its worker is killed, or when the database goes away before the
-    # result is recorded, is sent again: at most the sends in flight at those two moments.
-    assert repeats <= 2 * CONCURRENCY, f"{repeats} repeated mails"
+    # result is recorded, is sent again; so is one the SMTP server took but stopped before
+    # answering (its client saw the connection drop). At most the sends in flight at each of
+    # those three moments (the worker never has more than CONCURRENCY unrecorded).
+    assert repeats <= 3 * CONCURRENCY, f"{repeats} repeated mails"
     outcomes = distinct_by_id(world.events(topics.NOTIFICATIONS))
     assert len(outcomes) == len(deliveries), "one notification.sent per delivery"
     print(f"notifications: {len(deliveries)} deliveries, {sum(message_ids.values())} mails received, "

@@ -240,6 +240,7 @@ async def test_a_round_in_the_browser_from_the_units_nomination_to_its_feedback(
 
     # The third amends: the totals come within the threshold and the evaluation completes by agreement.
     await fill_sheet(third, 0.8)
+    await third.locator("textarea[name^='remark.']").first.fill("Chưa có số liệu đo hiệu quả trước và sau.")
     await third.get_by_role("button", name="Gửi phiếu chấm").click()
     assert await third.get_by_role("status").inner_text() == "Đã gửi phiếu chấm điểm."
     await third_context.close()
@@ -332,7 +333,9 @@ async def the_unit_nominates(browser: Browser, services, topic_log) -> str:
     await page.locator("#evidence-2-url").fill("")
     await page.locator("#started_on").fill("2024-03-01")
     await shot(page, "lap-de-cu", page.locator("h1"))
-    await page.get_by_role("button", name="Gửi đề cử").click()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Gửi đề cử").click()
+    assert await page.get_by_role("status").count() == 1, f"{page.url}: {await page.locator('main').inner_text()}"
     assert (await page.get_by_role("status").inner_text()).startswith("Đã gửi đề cử")
     nominations = await topic_log(topics.NOMINATIONS)
     [accepted] = await nominations.wait_for(
@@ -361,7 +364,7 @@ async def the_unit_reads_its_feedback(browser: Browser, services, nomination_id:
     await wait_until(decided, timeout=20, what="the decision on the unit's page")
     text = await page.locator("main").inner_text()
     assert "công nhận điển hình tiên tiến cấp Bộ" in text and "45/QĐ-BNNMT" in text
-    assert "số liệu lan tỏa" in text  # what the panel said...
+    assert "số liệu lan tỏa" in text and "số liệu đo hiệu quả" in text  # what the panel said...
     assert not any(member.full_name in text or member.staff_id in text for member in members)  # ...not who
     await context.close()
 

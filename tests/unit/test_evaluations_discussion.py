@@ -172,3 +172,16 @@ async def test_without_discussion_days_a_divergent_panel_completes_at_once():
 def test_after_a_sheet(status, complete, divergent, days, step):
     assert domain.after_sheet(status, panel_complete=complete, divergent=divergent, discussion_days=days) is step
 
+
+
+async def test_a_comment_on_an_unknown_criterion_is_refused_and_known_ones_are_recorded():
+    _, work, nomination, panel, _ = await divergent_panel()
+    criterion = next(iter(sheet(nomination, 0.5)))
+    wrong = new_event(ScoreSubmitted(nomination_id="N1", evaluator_id=panel[2], scores=sheet(nomination, 0.6),
+                                     criterion_comments={"beauty": "Đẹp."}), key="N1", source="urn:portal")
+    [refused] = await work.run([wrong])
+    assert [r.code for r in refused.publish[0].data.reasons] == ["UNKNOWN_CRITERIA"]
+    right = new_event(ScoreSubmitted(nomination_id="N1", evaluator_id=panel[2], scores=sheet(nomination, 0.6),
+                                     criterion_comments={criterion: "Thiếu số liệu."}), key="N1", source="urn:portal")
+    [taken] = await work.run([right])
+    assert taken.publish[0].data.criterion_comments == {criterion: "Thiếu số liệu."}

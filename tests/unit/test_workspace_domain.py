@@ -97,3 +97,13 @@ def test_a_discussion_comment_says_something_within_its_length():
     assert domain.check_discussion_comment("x" * 10_001) == "Ý kiến dài quá 10000 ký tự."
     assert domain.check_discussion_comment("Đề nghị xem lại tiêu chí lan tỏa.") is None
     assert domain.discussing({"status": "discussion"}) and not domain.discussing({"status": "open"})
+
+
+def test_a_comment_per_criterion_is_kept_and_bounded():
+    posted = form(**{"score.novelty": "5", "remark.novelty": "Cần số liệu.", "remark.effectiveness": ""})
+    sheet, errors = domain.check_sheet(posted, CRITERIA, complete=False)
+    assert errors == {} and sheet.remarks == {"novelty": "Cần số liệu."}  # an empty remark is no remark
+    _, errors = domain.check_sheet(SheetForm(remarks={"zz": "?"}), CRITERIA, complete=False)
+    assert errors == {"remark.zz": "Bộ tiêu chí không có tiêu chí này."}
+    _, errors = domain.check_sheet(SheetForm(remarks={"novelty": "x" * 1001}), CRITERIA, complete=False)
+    assert errors == {"remark.novelty": "Nhận xét về tiêu chí “Tính mới, sáng tạo” dài quá 1000 ký tự."}
