@@ -4,6 +4,8 @@
 import tempfile
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from deploy.dev_keys import Keyring
 from shared import asyncapi
 
@@ -11,6 +13,7 @@ DOCS_DIR = Path(__file__).resolve().parents[1] / "docs" / "asyncapi"
 # The documents describe a compose deployment whatever the environment of the machine that
 # writes them: settings are built from the defaults, never from environment variables.
 DOCUMENTED_SETTINGS = {"kafka_bootstrap_servers": "kafka:9092"}
+PLACEHOLDER = "not a secret: the workspace's pages need one to start, the document none"
 
 
 def _services() -> dict:
@@ -20,11 +23,14 @@ def _services() -> dict:
     from services.nominations.settings import NominationsSettings
     from services.notifications.app import create_app as notifications
     from services.notifications.settings import NotificationsSettings
+    from services.workspace.app import create_app as workspace
+    from services.workspace.settings import WorkspaceSettings
 
     return {
         "nominations": (nominations, NominationsSettings),
         "evaluations": (evaluations, EvaluationsSettings),
         "notifications": (notifications, NotificationsSettings),
+        "workspace": (workspace, WorkspaceSettings),
     }
 
 
@@ -36,7 +42,9 @@ def documents() -> dict[str, str]:
         for name, (create_app, settings_class) in _services().items():
             app = create_app(settings_class.model_construct(**DOCUMENTED_SETTINGS, signing_key=str(keyring.key_file(name)),
                                                             trust_registry=str(keyring.trust_file),
-                                                            readers_file=str(keyring.readers_file)))
+                                                            readers_file=str(keyring.readers_file),
+                                                            link_secret=SecretStr(PLACEHOLDER),
+                                                            session_secret=SecretStr(PLACEHOLDER)))
             texts[name] = asyncapi.to_json(app.state.asyncapi())
     return texts
 

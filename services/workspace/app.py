@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from services.workspace import web
 from services.workspace.criteria import CriteriaSource
 from services.workspace.handlers import Workspace
+from services.workspace.oidc import OidcSignIn
 from services.workspace.settings import WorkspaceSettings
 from services.workspace.store import WorkspaceStore
 from shared import asyncapi, kafka, mongo, topics
@@ -37,12 +38,19 @@ def create_app(settings: WorkspaceSettings) -> FastAPI:
     store = WorkspaceStore(client[settings.mongo_database])
     credentials = Credentials.from_settings(settings, SERVICE, web.SOURCE)  # refuses to start without them
     criteria = CriteriaSource(settings.evaluations_url, settings.evaluations_token_file)
+    oidc = (OidcSignIn(settings.oidc_issuer, settings.oidc_client_id,
+                       settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None,
+                       settings.oidc_person_claim, f"{settings.public_base_url.rstrip('/')}/signin/oidc/callback",
+                       settings.oidc_scopes)
+            if settings.oidc_issuer and settings.oidc_client_id else None)
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
     metrics.track_units(kafka.subscribe_units(broker, SERVICE, Workspace(), store.documents, settings, credentials))
-    for topic in sorted(set(INTAKE_OF.values())):  # declared for the AsyncAPI document
-        broker.publisher(topic, title=f"{topic} (workspace)",
+    sends = {f"{topic}.workspace": tuple(t for t, to in INTAKE_OF.items() if to == topic)
+             for topic in sorted(set(INTAKE_OF.values()))}
+    for title in sends:  # declared for the AsyncAPI document
+        broker.publisher(title.removesuffix(".workspace"), title=title,
                          description="What people do in the workspace, signed as acting for them.")
 
     async def publish(event: Event, person: str) -> None:
@@ -66,13 +74,15 @@ def create_app(settings: WorkspaceSettings) -> FastAPI:
         finally:
             await broker.stop()
             await criteria.close()
+            if oidc is not None:
+                await oidc.close()
             await client.close()
             log.info("workspace stopped")
 
     api = service_api(SERVICE, readiness, lifespan)
-    web.mount(api, settings, store, criteria, programme, publish)
+    web.mount(api, settings, store, criteria, programme, publish, oidc)
 
     def document() -> dict:
-        return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION)
+        return asyncapi.document(broker, service=SERVICE, description=DESCRIPTION, sends=sends)
 
     return with_operations(api, metrics, document, settings)

@@ -30,6 +30,16 @@ GATE_PASSED, GATE_FAILED, GATE_NONE = "passed", "failed", ""
 # ---- who may open what ------------------------------------------------------------------------
 
 
+def landing(person: Mapping[str, Any] | None) -> str:
+    """Where a person signed in without a task begins: the pages of their role."""
+    roles = set((person or {}).get("roles", []))
+    if "ministry_office" in roles:
+        return "/ministry"
+    if roles & {"emulation_officer", "unit_leader"} and "evaluator" not in roles:
+        return "/unit"
+    return "/assignments"
+
+
 def on_panel(assignment: Mapping[str, Any], person: str) -> bool:
     return person in assignment.get("panel", [])
 

@@ -20,6 +20,14 @@ class WorkspaceSettings(ServiceSettings):
     cookie_secure: bool = True
     # The local run's sign-in page listing the directory's people: never in production.
     dev_sign_in: bool = False
+    # Sign-in through the ministry's identity provider (OpenID Connect, e.g. a Keycloak realm):
+    # on when the issuer and the client id are set. The redirect URI registered with the
+    # provider is PUBLIC_BASE_URL + /signin/oidc/callback.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None  # none for a public client (PKCE alone)
+    oidc_person_claim: str = "staff_id"  # the ID token's claim holding the directory's staff id
+    oidc_scopes: str = "openid"
     # The criteria sets come from the evaluations service's read API, with a token of ours.
     evaluations_url: str = "http://127.0.0.1:8002"
     evaluations_token_file: str | None = None

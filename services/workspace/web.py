@@ -21,9 +21,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.workspace import office_pages, domain, unit_pages
+from services.workspace import domain, office_pages, unit_pages
+from services.workspace import oidc as oidc_flow
 from services.workspace.criteria import CriteriaSource, CriteriaUnavailable
 from services.workspace.domain import SOURCE, Session, SheetForm
+from services.workspace.oidc import OidcSignIn, SignInRefused
 from services.workspace.settings import WorkspaceSettings
 from services.workspace.store import WorkspaceStore
 from shared import links
@@ -49,19 +51,29 @@ LINK_REFUSALS = {
     "other_person": "Liên kết này dành cho người khác. Đăng xuất trước nếu đây là máy dùng chung.",
     "unknown_person": "Không tìm thấy người được giao việc trong danh bạ hiện hành.",
 }
+OIDC_REFUSALS = {
+    "no_pending": "Phiên đăng nhập không còn. Hãy bấm lại nút đăng nhập trên trang này.",
+    "too_slow": "Đăng nhập quá thời gian cho phép. Hãy bấm lại nút đăng nhập.",
+    "state": "Phản hồi đăng nhập không khớp với phiên của trình duyệt này. Hãy đăng nhập lại từ đầu.",
+    "code": "Hệ thống định danh của Bộ không xác nhận lần đăng nhập này. Hãy đăng nhập lại.",
+    "token": "Không kiểm chứng được thông tin đăng nhập do hệ thống định danh gửi về.",
+    "no_person": "Tài khoản chưa được gắn với mã cán bộ trong danh bạ. Liên hệ bộ phận quản trị.",
+    "provider_down": "Chưa kết nối được hệ thống định danh của Bộ. Vui lòng thử lại sau ít phút.",
+}
 NOT_ON_PANEL = ("Không mở được hồ sơ", "Đồng chí không có trong Hội đồng đánh giá hồ sơ này.")
 NO_CRITERIA = ("Chưa mở được phiếu chấm",
                "Chưa tải được bộ tiêu chí từ dịch vụ đánh giá. Vui lòng thử lại sau ít phút.")
 STALE_FORM = ("Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang và gửi lại.")
 NOT_SENT = ("Chưa gửi được", "Hệ thống chưa gửi được. Hãy bấm gửi lại: việc này không tạo bản gửi thứ hai.")
 NO_DISCUSSION = ("Không có thảo luận", "Hồ sơ này không có cuộc thảo luận nào đang mở.")
+DONE_NOTICES = {"saved": "Đã lưu nháp phiếu chấm.", "sent": "Đã gửi phiếu chấm điểm.",
+                "declared": "Đã gửi khai báo xung đột lợi ích.", "commented": "Đã gửi ý kiến thảo luận."}
 STATUS_NAMES = {"open": "Đang chấm", "panel_incomplete": "Chờ đủ thành viên", "discussion": "Đang thảo luận",
-                "completed": "Đã chấm xong",
-                "decided": "Đã có quyết định", "cancelled": "Đã hủy"}
+                "completed": "Đã chấm xong", "decided": "Đã có quyết định", "cancelled": "Đã hủy"}
 
 
 def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, criteria: CriteriaSource,
-          programme: Programme, publish: Publish,
+          programme: Programme, publish: Publish, oidc: OidcSignIn | None = None,
           now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(field_name=_field_name, kind_name=_kind_name, status_name=_status_name,
@@ -97,9 +109,39 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
 
     @api.get("/", response_class=HTMLResponse)
     async def home(request: Request) -> Response:
-        if session_of(request):
-            return RedirectResponse("/assignments", status_code=303)
-        return await page(request, "signin.html", None, dev=settings.dev_sign_in)
+        if session := session_of(request):
+            return RedirectResponse(domain.landing(await store.person(session.person)), status_code=303)
+        return await page(request, "signin.html", None, dev=settings.dev_sign_in, oidc=oidc is not None)
+
+    @api.get("/signin/oidc")
+    async def oidc_start(request: Request) -> Response:
+        if oidc is None:
+            return await message(request, "Không có trang này", "Không tìm thấy trang.", 404)
+        try:
+            url, pending = await oidc.start(now())
+        except SignInRefused as refused:
+            return await message(request, "Không đăng nhập được", OIDC_REFUSALS[refused.reason], 503)
+        response = RedirectResponse(url, status_code=303)
+        response.set_cookie(oidc_flow.COOKIE, pending.seal(session_secret), max_age=oidc_flow.PENDING_MINUTES * 60,
+                            httponly=True, secure=settings.cookie_secure, samesite="lax", path="/signin/oidc")
+        return response
+
+    @api.get("/signin/oidc/callback")
+    async def oidc_callback(request: Request, code: str = "", state: str = "") -> Response:
+        if oidc is None:
+            return await message(request, "Không có trang này", "Không tìm thấy trang.", 404)
+        try:
+            pending = oidc_flow.Pending.unseal(session_secret, request.cookies.get(oidc_flow.COOKIE), now())
+            person = await oidc.finish(pending, code, state)
+        except SignInRefused as refused:
+            status = 503 if refused.reason == "provider_down" else 403
+            return await message(request, "Không đăng nhập được", OIDC_REFUSALS[refused.reason], status)
+        if await store.person(person) is None:
+            return await message(request, "Không đăng nhập được", LINK_REFUSALS["unknown_person"], 403)
+        log.info("%s signed in through the identity provider", person)
+        response = signed_in(RedirectResponse("/", status_code=303), person)
+        response.delete_cookie(oidc_flow.COOKIE, path="/signin/oidc")
+        return response
 
     async def usable_link(request: Request, token: str, session: Session | None) -> tuple[links.TaskLink, dict] | Response:
         """The link and its person, or the page saying why it signs nobody in."""
@@ -210,8 +252,7 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         session = session_of(request)
         if session is None:
             return RedirectResponse("/", status_code=303)
-        notice = {"saved": "Đã lưu nháp phiếu chấm.", "sent": "Đã gửi phiếu chấm điểm.",
-                  "declared": "Đã gửi khai báo xung đột lợi ích.", "commented": "Đã gửi ý kiến thảo luận."}.get(request.query_params.get("done", ""))
+        notice = DONE_NOTICES.get(request.query_params.get("done", ""))
         return await scoring_page(request, session, nomination_id, notice=notice)
 
     async def panel_member_posting(request: Request, nomination_id: str) -> tuple[Session, dict, dict] | Response:

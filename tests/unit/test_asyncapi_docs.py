@@ -61,6 +61,21 @@ def test_one_message_per_event_type_with_its_schema_and_ce_type(generated, servi
             assert [ref["$ref"].rsplit("/", 1)[1] for ref in operation["messages"]] == ["dead_letter"]
 
 
+def test_the_workspace_sends_only_what_people_do_to_the_intakes(generated):
+    doc = generated["workspace"]
+    for ref in asyncapi._refs(doc):
+        node = doc
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[unquote(part)]
+    sends = {doc["channels"][op["channel"]["$ref"].rsplit("/", 1)[1]]["address"]:
+             [ref["$ref"].rsplit("/", 1)[1] for ref in op["messages"]]
+             for op in doc["operations"].values() if op["action"] == "send" and "messages" in op}
+    assert sends["exemplars.evaluations.intake"] == ["evaluation.score_submitted", "evaluation.conflict_declared",
+                                                     "evaluation.comment_posted", "council.decision_recorded"]
+    assert sends["exemplars.nominations.intake"] == ["nomination.submitted", "nomination.withdrawn"]
+    assert "evaluation.discussion_time_up" not in str(sends)  # the evaluations service's own clock only
+
+
 def test_every_event_type_is_in_some_document(generated):
     documented = {name for doc in generated.values() for name in doc["components"]["messages"]}
     assert documented - {"dead_letter"} == set(BY_TYPE)

@@ -107,3 +107,10 @@ def test_a_comment_per_criterion_is_kept_and_bounded():
     assert errors == {"remark.zz": "Bộ tiêu chí không có tiêu chí này."}
     _, errors = domain.check_sheet(SheetForm(remarks={"novelty": "x" * 1001}), CRITERIA, complete=False)
     assert errors == {"remark.novelty": "Nhận xét về tiêu chí “Tính mới, sáng tạo” dài quá 1000 ký tự."}
+
+
+def test_a_person_signed_in_without_a_task_lands_on_their_roles_pages():
+    assert domain.landing({"roles": ["ministry_office"]}) == "/ministry"
+    assert domain.landing({"roles": ["emulation_officer"]}) == "/unit"
+    assert domain.landing({"roles": ["unit_leader", "evaluator"]}) == "/assignments"  # the assignments wait
+    assert domain.landing({"roles": []}) == domain.landing(None) == "/assignments"
