@@ -28,7 +28,10 @@ INTAKE_OF = {"evaluation.score_submitted": topics.EVALUATIONS_INTAKE,
              "evaluation.comment_posted": topics.EVALUATIONS_INTAKE,
              "council.decision_recorded": topics.EVALUATIONS_INTAKE,
              "nomination.submitted": topics.NOMINATIONS_INTAKE,
-             "nomination.withdrawn": topics.NOMINATIONS_INTAKE}
+             "nomination.withdrawn": topics.NOMINATIONS_INTAKE,
+             "exemplar.review_reported": topics.EVALUATIONS_INTAKE,
+             "exemplar.replication_reported": topics.EVALUATIONS_INTAKE,
+             "exemplar.visit_reported": topics.EVALUATIONS_INTAKE}
 log = logging.getLogger("exemplars.workspace")
 
 

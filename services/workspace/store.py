@@ -65,6 +65,12 @@ class WorkspaceStore:
         """The year's evaluations in `statuses`, every field: the council's pack reads them all."""
         return await self.db[ASSIGNMENTS].find({"year": year, "status": {"$in": list(statuses)}}, HIDDEN).to_list()
 
+    async def recognised(self) -> list[dict]:
+        """Every recognised exemplar's evaluation (other units report replications and visits of them)."""
+        cursor = self.db[ASSIGNMENTS].find({"status": "decided", "decision.recognized": True},
+                                           {"title": 1, "unit_id": 1, "year": 1, "field": 1})
+        return await cursor.sort([("year", DESCENDING), ("_id", ASCENDING)]).to_list()
+
     async def units(self) -> list[dict]:
         return await self.db[UNITS].find({}, HIDDEN).to_list()
 
@@ -119,6 +125,11 @@ class WorkspaceStore:
 
     async def submissions(self, nomination_id: str, person: str) -> list[dict]:
         cursor = self.db[SUBMISSIONS].find({"nomination_id": nomination_id, "person": person}).sort("at", ASCENDING)
+        return await cursor.to_list()
+
+    async def submissions_of(self, person: str, limit: int = 50) -> list[dict]:
+        """What `person` sent lately, newest first."""
+        cursor = self.db[SUBMISSIONS].find({"person": person}).sort("at", DESCENDING).limit(limit)
         return await cursor.to_list()
 
     async def submitted_by(self, person: str) -> set[str]:

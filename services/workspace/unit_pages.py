@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.workspace import domain, nominating
+from services.workspace import domain, follow_up, nominating
 from services.workspace.domain import SOURCE, Session
 from services.workspace.nominating import NominationForm, UnitFacts
 from services.workspace.store import WorkspaceStore
@@ -33,7 +33,8 @@ NOT_UNIT_STAFF = ("Không mở được trang này",
 HOLDS_PLACE = ("accepted",)  # a withdrawal frees the place; a refusal never took one
 NOT_WITHDRAWABLE = ("Không rút được đề cử", "Đề cử này không còn rút được (đã rút, bị từ chối hoặc đã có quyết định).")
 DONE_NOTICES = {"submitted": "Đã gửi đề cử. Kết quả tiếp nhận hiện ra tại đây sau ít giây.",
-                "withdrawing": "Đã gửi đề nghị rút đề cử."}
+                "withdrawing": "Đã gửi đề nghị rút đề cử.", "reported": "Đã gửi báo cáo."}
+FOLLOWED = "Chỉ báo cáo định kỳ cho điển hình (hoặc mô hình được bồi dưỡng) của chính đơn vị."
 
 
 def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Programme,
@@ -64,10 +65,12 @@ def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Progra
     async def unit_page(request: Request, session: Session, person: dict) -> Response:
         facts, nominations = await facts_of(person["unit_id"])
         evaluations = await store.assignments_by_id([n["_id"] for n in nominations])
+        sent = [s for s in await store.submissions_of(session.person) if s["kind"] in FOLLOW_UP_KINDS]
         return await pages.page(request, "unit.html", session, facts=facts, nominations=nominations,
                                 evaluations=evaluations, unit=(await store.unit_names()).get(person["unit_id"]),
                                 notice=DONE_NOTICES.get(request.query_params.get("done", "")),
-                                maximum=programme.yearly_maximum)
+                                maximum=programme.yearly_maximum, followed=followed(evaluations.values()),
+                                reports=sent, refusals=await store.refusals([s["_id"] for s in sent]))
 
     async def form_page(request: Request, session: Session, person: dict, form: NominationForm | None = None,
                         errors: dict[str, str] | None = None, status: int = 200) -> Response:
@@ -145,6 +148,94 @@ def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Progra
         event = new_event(data, key=nomination_id, source=SOURCE, id_parts=(domain.form_id(form),))
         return await pages.publish_once(request, session, event, "withdrawal", nomination_id,
                                         "/unit?done=withdrawing")
+
+
+    # ---- follow-up -----------------------------------------------------------------------------
+
+    async def review_page(request: Request, session: Session, evaluation: dict, form: dict | None = None,
+                          errors: dict[str, str] | None = None, status: int = 200) -> Response:
+        units = {u: n for u, n in (await store.unit_names()).items() if u != evaluation["unit_id"]}
+        return await pages.page(request, "review.html", session, status, evaluation=evaluation, units=units,
+                                form=form or {}, errors=errors or {}, form_id=str(uuid.uuid4()))
+
+    async def own_followed(request: Request, session: Session, person: dict, nomination_id: str) -> dict | Response:
+        evaluation = await store.assignment(nomination_id)
+        if evaluation is None or evaluation.get("unit_id") != person["unit_id"] or not followed([evaluation]):
+            return await pages.message(request, "Không mở được báo cáo", FOLLOWED, 403, session)
+        return evaluation
+
+    @api.get("/unit/exemplars/{nomination_id}/review", response_class=HTMLResponse)
+    async def review_form(request: Request, nomination_id: str) -> Response:
+        found = await unit_member(request)
+        if isinstance(found, Response):
+            return found
+        evaluation = await own_followed(request, *found, nomination_id)
+        return evaluation if isinstance(evaluation, Response) else await review_page(request, found[0], evaluation)
+
+    @api.post("/unit/exemplars/{nomination_id}/review")
+    async def send_review(request: Request, nomination_id: str) -> Response:
+        found = await unit_member(request)
+        if isinstance(found, Response):
+            return found
+        session, person = found
+        evaluation = await own_followed(request, session, person, nomination_id)
+        if isinstance(evaluation, Response):
+            return evaluation
+        body = await pages.form_of(request, session, multi=True)
+        if body is None:
+            return await pages.message(request, *STALE, 403, session)
+        form = {k: v[-1] for k, v in body.items()}
+        review, errors = follow_up.check_review(form, body.get("new_adopting_units", []), exemplar=evaluation,
+                                                units=await store.unit_names(), reporter=session.person)
+        if errors:
+            return await review_page(request, session, evaluation, form, errors, 422)
+        event = new_event(review, key=review.exemplar_id, source=SOURCE, id_parts=(domain.form_id(form),))
+        return await pages.publish_once(request, session, event, "review", nomination_id, "/unit?done=reported")
+
+    async def follow_up_page(request: Request, session: Session, person: dict, kind: str = "", form: dict | None = None,
+                             errors: dict[str, str] | None = None, status: int = 200) -> Response:
+        exemplars = [e for e in await store.recognised() if e["unit_id"] != person["unit_id"]]
+        return await pages.page(request, "follow_up.html", session, status, exemplars=exemplars, kind=kind,
+                                form=form or {}, errors=errors or {}, units=await store.unit_names(),
+                                form_ids={k: str(uuid.uuid4()) for k in ("replication", "visit")},
+                                today=now().date().isoformat())
+
+    @api.get("/unit/follow-up", response_class=HTMLResponse)
+    async def follow_up_forms(request: Request) -> Response:
+        found = await unit_member(request)
+        return found if isinstance(found, Response) else await follow_up_page(request, *found)
+
+    @api.post("/unit/follow-up/{kind}")
+    async def send_follow_up(request: Request, kind: str) -> Response:
+        found = await unit_member(request)
+        if isinstance(found, Response):
+            return found
+        session, person = found
+        form = await pages.form_of(request, session)
+        if form is None or kind not in ("replication", "visit"):
+            return await pages.message(request, *STALE, 403, session)
+        exemplars = {follow_up.exemplar_id(e["_id"]): e for e in await store.recognised()}
+        today = now().date()
+        if kind == "replication":
+            data, errors = follow_up.check_replication(form, exemplars=exemplars, own_unit=person["unit_id"],
+                                                       reporter=session.person, today=today)
+        else:
+            data, errors = follow_up.check_visit(form, exemplars=exemplars, own_unit=person["unit_id"], today=today)
+        if errors:
+            return await follow_up_page(request, session, person, kind, form, errors, 422)
+        assert data is not None
+        event = new_event(data, key=data.exemplar_id, source=SOURCE, id_parts=(domain.form_id(form),))
+        return await pages.publish_once(request, session, event, kind, data.exemplar_id, "/unit?done=reported")
+
+
+FOLLOW_UP_KINDS = ("review", "replication", "visit")
+STALE = ("Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang.")
+
+
+def followed(evaluations) -> list[dict]:
+    """The unit's exemplars and fostered models: what its periodic reviews are about."""
+    return [e for e in evaluations if e.get("status") == "decided"
+            and ((e.get("decision") or {}).get("recognized") or (e.get("decision") or {}).get("fostering"))]
 
 
 def withdrawable(nomination: dict, evaluation: dict) -> bool:

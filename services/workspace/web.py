@@ -100,10 +100,16 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
                             httponly=True, secure=settings.cookie_secure, samesite="lax", path="/")
         return response
 
-    async def form_of(request: Request, session: Session) -> dict[str, str] | None:
-        """The posted form, or None when its CSRF token is not this session's."""
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
-        return form if form.get("csrf") == session.csrf else None
+    async def form_of(request: Request, session: Session, multi: bool = False) -> dict | None:
+        """The posted form (with `multi`, every value of each name, for multiple choices), or
+        None when its CSRF token is not this session's."""
+        pairs = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            values.setdefault(name, []).append(value)
+        if values.get("csrf", [""])[-1] != session.csrf:
+            return None
+        return values if multi else {name: found[-1] for name, found in values.items()}
 
     # ---- signing in ----------------------------------------------------------------------------
 
@@ -352,7 +358,7 @@ class Pages:
     session_of: Callable[[Request], Session | None]
     page: Callable[..., Awaitable[Response]]
     message: Callable[..., Awaitable[Response]]
-    form_of: Callable[[Request, Session], Awaitable[dict[str, str] | None]]
+    form_of: Callable[..., Awaitable[dict | None]]
     publish_once: Callable[..., Awaitable[Response]]
 
 

@@ -267,7 +267,7 @@ async def test_a_round_in_the_browser_from_the_units_nomination_to_its_feedback(
     await first.close()
 
     await the_council_decides(browser, mailbox, completed, outputs, mongo)
-    await the_unit_reads_its_feedback(browser, services, nomination_id, members)
+    await the_unit_reads_its_feedback(browser, services, topic_log, nomination_id, members)
     await the_ministry_office_follows_the_programme(browser, services, stack, report_dir, completed)
 
 
@@ -353,8 +353,9 @@ async def the_unit_nominates(browser: Browser, services, topic_log) -> str:
     return accepted.data.nomination_id
 
 
-async def the_unit_reads_its_feedback(browser: Browser, services, nomination_id: str, members) -> None:
-    """Once decided: the averages per criterion and the panel's comments, without a name."""
+async def the_unit_reads_its_feedback(browser: Browser, services, topic_log, nomination_id: str, members) -> None:
+    """Once decided: the averages per criterion and the panel's comments, without a name; then
+    the unit reports its exemplar's first review."""
     context, page = await signed_in_as(browser, services, NOMINATING.staff_id)
 
     async def decided() -> bool:
@@ -366,6 +367,24 @@ async def the_unit_reads_its_feedback(browser: Browser, services, nomination_id:
     assert "công nhận điển hình tiên tiến cấp Bộ" in text and "45/QĐ-BNNMT" in text
     assert "số liệu lan tỏa" in text and "số liệu đo hiệu quả" in text  # what the panel said...
     assert not any(member.full_name in text or member.staff_id in text for member in members)  # ...not who
+
+    # The exemplar's first periodic review, from the unit's page.
+    await page.goto(f"{services_url(services)}/unit")
+    await page.get_by_role("link", name="báo cáo định kỳ").click()
+    await page.get_by_role("button", name="Gửi báo cáo").click()  # empty: answered field by field
+    assert "Nhập kỳ báo cáo" in await page.locator("#period-error").inner_text()
+    await page.locator("#period").fill("2026-H2")
+    await page.get_by_label("4", exact=True).check()
+    await page.locator("#trend").select_option("growing")
+    await page.locator("#study_visits").fill("2")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Gửi báo cáo").click()
+    assert await page.get_by_role("status").inner_text() == "Đã gửi báo cáo."
+    evaluations = await topic_log(topics.EVALUATIONS)
+    [recorded] = await evaluations.wait_for(
+        lambda: [e for e in evaluations.about(f"EX-{nomination_id}") if e.type == "exemplar.review_recorded"],
+        timeout=30, what="the review recorded")
+    assert (recorded.data.period, recorded.data.influence, recorded.data.study_visits) == ("2026-H2", 4, 2)
     await context.close()
 
 
