@@ -70,8 +70,10 @@ def test_the_workspace_sends_only_what_people_do_to_the_intakes(generated):
     sends = {doc["channels"][op["channel"]["$ref"].rsplit("/", 1)[1]]["address"]:
              [ref["$ref"].rsplit("/", 1)[1] for ref in op["messages"]]
              for op in doc["operations"].values() if op["action"] == "send" and "messages" in op}
-    assert sends["exemplars.evaluations.intake"] == ["evaluation.score_submitted", "evaluation.conflict_declared",
-                                                     "evaluation.comment_posted", "council.decision_recorded"]
+    assert sends["exemplars.evaluations.intake"] == [
+        "evaluation.score_submitted", "evaluation.conflict_declared", "evaluation.comment_posted",
+        "council.decision_recorded", "exemplar.review_reported", "exemplar.replication_reported",
+        "exemplar.visit_reported"]
     assert sends["exemplars.nominations.intake"] == ["nomination.submitted", "nomination.withdrawn"]
     assert "evaluation.discussion_time_up" not in str(sends)  # the evaluations service's own clock only
 
