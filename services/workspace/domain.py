@@ -184,6 +184,7 @@ def number(value: float) -> str:
 # ---- the session ------------------------------------------------------------------------------
 
 SESSION_PURPOSE = b"exemplars workspace session v1\n"
+SESSION_COOKIE = "exemplars_session"
 
 
 @dataclass(frozen=True)

@@ -21,45 +21,24 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from services.workspace import domain, office_pages, unit_pages
-from services.workspace import oidc as oidc_flow
+from services.workspace import domain, office_pages, signin_pages, unit_pages
 from services.workspace.criteria import CriteriaSource, CriteriaUnavailable
 from services.workspace.domain import SOURCE, Session, SheetForm
-from services.workspace.oidc import OidcSignIn, SignInRefused
+from services.workspace.oidc import OidcSignIn
 from services.workspace.settings import WorkspaceSettings
 from services.workspace.store import WorkspaceStore
-from shared import links
 from shared.envelope import Event, new_event
 from shared.events import CommentPosted, ConflictDeclared, ScoreSubmitted
-from shared.links import LinkRefused
 from shared.programme import Programme
 from shared.vocabulary import FIELD_NAMES_VI, NOMINEE_KIND_NAMES_VI, OUTCOME_NAMES_VI, Field, NomineeKind, Outcome
 
 log = logging.getLogger("exemplars.workspace")
 
 HERE = Path(__file__).parent
-COOKIE = "exemplars_session"
 PUBLISH_TIMEOUT = 10.0  # seconds a form waits for the broker before saying "try again"
 
 Publish = Callable[[Event, str], Awaitable[None]]  # (event, the person it is done for)
 
-LINK_REFUSALS = {
-    "malformed": "Liên kết không hợp lệ. Hãy mở lại liên kết trong thư, đủ cả đường dẫn.",
-    "forged": "Liên kết không hợp lệ. Hãy mở lại liên kết trong thư, đủ cả đường dẫn.",
-    "expired": "Liên kết đã hết hạn. Hãy dùng liên kết trong thư nhắc việc mới nhất.",
-    "used": "Liên kết này đã được dùng để đăng nhập. Mỗi liên kết chỉ dùng được một lần.",
-    "other_person": "Liên kết này dành cho người khác. Đăng xuất trước nếu đây là máy dùng chung.",
-    "unknown_person": "Không tìm thấy người được giao việc trong danh bạ hiện hành.",
-}
-OIDC_REFUSALS = {
-    "no_pending": "Phiên đăng nhập không còn. Hãy bấm lại nút đăng nhập trên trang này.",
-    "too_slow": "Đăng nhập quá thời gian cho phép. Hãy bấm lại nút đăng nhập.",
-    "state": "Phản hồi đăng nhập không khớp với phiên của trình duyệt này. Hãy đăng nhập lại từ đầu.",
-    "code": "Hệ thống định danh của Bộ không xác nhận lần đăng nhập này. Hãy đăng nhập lại.",
-    "token": "Không kiểm chứng được thông tin đăng nhập do hệ thống định danh gửi về.",
-    "no_person": "Tài khoản chưa được gắn với mã cán bộ trong danh bạ. Liên hệ bộ phận quản trị.",
-    "provider_down": "Chưa kết nối được hệ thống định danh của Bộ. Vui lòng thử lại sau ít phút.",
-}
 NOT_ON_PANEL = ("Không mở được hồ sơ", "Đồng chí không có trong Hội đồng đánh giá hồ sơ này.")
 NO_CRITERIA = ("Chưa mở được phiếu chấm",
                "Chưa tải được bộ tiêu chí từ dịch vụ đánh giá. Vui lòng thử lại sau ít phút.")
@@ -84,7 +63,7 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
     session_secret = settings.session_secret.get_secret_value().encode()  # type: ignore[union-attr]
 
     def session_of(request: Request) -> Session | None:
-        return domain.unseal(session_secret, request.cookies.get(COOKIE), now())
+        return domain.unseal(session_secret, request.cookies.get(domain.SESSION_COOKIE), now())
 
     async def page(request: Request, name: str, session: Session | None, status: int = 200, **context: Any) -> Response:
         person = await store.person(session.person) if session else None
@@ -96,8 +75,8 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
 
     def signed_in(response: Response, person: str) -> Response:
         session = Session.new(person, now(), settings.session_hours)
-        response.set_cookie(COOKIE, domain.seal(session_secret, session), max_age=int(settings.session_hours * 3600),
-                            httponly=True, secure=settings.cookie_secure, samesite="lax", path="/")
+        response.set_cookie(domain.SESSION_COOKIE, domain.seal(session_secret, session),
+                            max_age=int(settings.session_hours * 3600), httponly=True, secure=settings.cookie_secure, samesite="lax", path="/")
         return response
 
     async def form_of(request: Request, session: Session, multi: bool = False) -> dict | None:
@@ -110,104 +89,6 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
         if values.get("csrf", [""])[-1] != session.csrf:
             return None
         return values if multi else {name: found[-1] for name, found in values.items()}
-
-    # ---- signing in ----------------------------------------------------------------------------
-
-    @api.get("/", response_class=HTMLResponse)
-    async def home(request: Request) -> Response:
-        if session := session_of(request):
-            return RedirectResponse(domain.landing(await store.person(session.person)), status_code=303)
-        return await page(request, "signin.html", None, dev=settings.dev_sign_in, oidc=oidc is not None)
-
-    @api.get("/signin/oidc")
-    async def oidc_start(request: Request) -> Response:
-        if oidc is None:
-            return await message(request, "Không có trang này", "Không tìm thấy trang.", 404)
-        try:
-            url, pending = await oidc.start(now())
-        except SignInRefused as refused:
-            return await message(request, "Không đăng nhập được", OIDC_REFUSALS[refused.reason], 503)
-        response = RedirectResponse(url, status_code=303)
-        response.set_cookie(oidc_flow.COOKIE, pending.seal(session_secret), max_age=oidc_flow.PENDING_MINUTES * 60,
-                            httponly=True, secure=settings.cookie_secure, samesite="lax", path="/signin/oidc")
-        return response
-
-    @api.get("/signin/oidc/callback")
-    async def oidc_callback(request: Request, code: str = "", state: str = "") -> Response:
-        if oidc is None:
-            return await message(request, "Không có trang này", "Không tìm thấy trang.", 404)
-        try:
-            pending = oidc_flow.Pending.unseal(session_secret, request.cookies.get(oidc_flow.COOKIE), now())
-            person = await oidc.finish(pending, code, state)
-        except SignInRefused as refused:
-            status = 503 if refused.reason == "provider_down" else 403
-            return await message(request, "Không đăng nhập được", OIDC_REFUSALS[refused.reason], status)
-        if await store.person(person) is None:
-            return await message(request, "Không đăng nhập được", LINK_REFUSALS["unknown_person"], 403)
-        log.info("%s signed in through the identity provider", person)
-        response = signed_in(RedirectResponse("/", status_code=303), person)
-        response.delete_cookie(oidc_flow.COOKIE, path="/signin/oidc")
-        return response
-
-    async def usable_link(request: Request, token: str, session: Session | None) -> tuple[links.TaskLink, dict] | Response:
-        """The link and its person, or the page saying why it signs nobody in."""
-        try:
-            link = links.read(link_secret, token, now())
-        except LinkRefused as refused:
-            return await message(request, "Không đăng nhập được", LINK_REFUSALS[refused.reason], 403, session)
-        if session and session.person != link.person:
-            return await message(request, "Không đăng nhập được", LINK_REFUSALS["other_person"], 403, session)
-        person = await store.person(link.person)
-        if person is None:
-            return await message(request, "Không đăng nhập được", LINK_REFUSALS["unknown_person"], 403, session)
-        return link, person
-
-    @api.get("/signin", response_class=HTMLResponse)
-    async def confirm_link(request: Request, t: str = "") -> Response:
-        """A link is used by pressing the button, not by opening it: mail scanners open links."""
-        session = session_of(request)
-        usable = await usable_link(request, t, session)
-        if isinstance(usable, Response):
-            return usable
-        return await page(request, "signin_link.html", session, token=t, person=usable[1])
-
-    @api.post("/signin")
-    async def use_link(request: Request) -> Response:
-        session = session_of(request)
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        usable = await usable_link(request, form.get("t", ""), session)
-        if isinstance(usable, Response):
-            return usable
-        link, _ = usable
-        if not await store.use_link(link.link_id, link.person, now()):
-            if session and session.person == link.person:  # already in, with this very link
-                return RedirectResponse(_task_path(link.task), status_code=303)
-            return await message(request, "Không đăng nhập được", LINK_REFUSALS["used"], 403, session)
-        log.info("%s signed in with link %s for %s", link.person, link.link_id, link.task)
-        return signed_in(RedirectResponse(_task_path(link.task), status_code=303), link.person)
-
-    @api.get("/dev/signin", response_class=HTMLResponse)
-    async def dev_people(request: Request) -> Response:
-        if not settings.dev_sign_in:
-            return await message(request, "Không có trang này", "Không tìm thấy trang.", 404)
-        return await page(request, "dev_signin.html", session_of(request), people=await store.people(),
-                          units=await store.unit_names())
-
-    @api.post("/dev/signin")
-    async def dev_sign_in(request: Request) -> Response:
-        if not settings.dev_sign_in:
-            return await message(request, "Không có trang này", "Không tìm thấy trang.", 404)
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        if await store.person(form.get("person", "")) is None:
-            return await message(request, "Không đăng nhập được", LINK_REFUSALS["unknown_person"], 403)
-        log.warning("development sign-in as %s", form["person"])
-        return signed_in(RedirectResponse("/assignments", status_code=303), form["person"])
-
-    @api.post("/signout")
-    async def sign_out(request: Request) -> Response:
-        response = RedirectResponse("/", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
-        return response
 
     # ---- an evaluator's assignments ------------------------------------------------------------
 
@@ -346,7 +227,8 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
             await store.mark_published(event.id)
         return RedirectResponse(then, status_code=303)
 
-    pages = Pages(session_of, page, message, form_of, publish_once)
+    pages = Pages(session_of, page, message, form_of, publish_once, signed_in)
+    signin_pages.mount(api, pages, settings, store, oidc, now)
     office_pages.mount(api, pages, store, programme, settings.report_dir, now)
     unit_pages.mount(api, pages, store, programme, now)
 
@@ -360,6 +242,7 @@ class Pages:
     message: Callable[..., Awaitable[Response]]
     form_of: Callable[..., Awaitable[dict | None]]
     publish_once: Callable[..., Awaitable[Response]]
+    signed_in: Callable[[Response, str], Response]
 
 
 def _done(nomination_id: str, what: str) -> str:
@@ -380,19 +263,6 @@ def outcome_name(value: str) -> str:
 
 def _status_name(value: str) -> str:
     return STATUS_NAMES.get(value, value)
-
-
-def _task_path(task: str) -> str:
-    kind, _, subject = task.partition(":")
-    if kind == "assignment" and subject:
-        return f"/assignments/{subject}"
-    if kind == "council" and (pack := links.council_pack(task)) is not None:
-        return f"/council?year={pack[0]}&field={pack[1]}"
-    if kind == "feedback" and subject:
-        return f"/unit/nominations/{subject}"
-    if task == links.NOMINATE_TASK:
-        return "/unit/nominations/new"
-    return "/assignments"
 
 
 def _vi_date(value: str | dt.date | None) -> str:

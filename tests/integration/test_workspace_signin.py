@@ -1,7 +1,8 @@
-"""Signing in to the workspace through an OpenID Connect provider: an identity provider on a
-loopback socket that speaks the protocol as Keycloak does (discovery, the authorization
-endpoint that sends the browser back with a code, the token endpoint that checks the PKCE
-verifier, the JWKS), the workspace's pages over ASGI, its directory in SecantusDB."""
+"""Signing in to the workspace: through an OpenID Connect provider (one on a loopback socket
+that speaks the protocol as Keycloak does: discovery, the authorization endpoint that sends
+the browser back with a code, the token endpoint that checks the PKCE verifier, the JWKS),
+and by a mail's link, neither of which another site can use to sign a browser in (login
+CSRF). The workspace's pages over ASGI, its directory in SecantusDB."""
 
 import base64
 import datetime as dt
@@ -25,6 +26,7 @@ from services.workspace.criteria import CriteriaSource
 from services.workspace.oidc import OidcSignIn
 from services.workspace.settings import WorkspaceSettings
 from services.workspace.store import WorkspaceStore
+from shared import links
 from shared.programme import load_programme
 
 CLIENT_ID, WORKSPACE = "exemplars-workspace", "http://workspace.test"
@@ -167,3 +169,19 @@ async def test_a_provider_out_of_reach_is_said_so(workspace, provider):
     provider["up"] = False
     answer = await workspace.get("/signin/oidc")
     assert answer.status_code == 503 and "hệ thống định danh" in answer.text
+
+
+async def test_a_mails_link_signs_in_only_from_the_page_it_opens(workspace):
+    now = dt.datetime.now(dt.UTC)
+    token = links.mint(b"l" * 40, links.TaskLink(str(uuid.uuid4()), "QLDD-02", links.NOMINATE_TASK,
+                                                  now + dt.timedelta(days=1)))
+    page = await workspace.get("/signin", params={"t": token})
+    assert page.status_code == 200 and "exemplars_presession" in workspace.cookies
+    pre = page.text.split('name="pre" value="', 1)[1].split('"', 1)[0]
+    elsewhere = httpx.AsyncClient(transport=workspace._transport, base_url=WORKSPACE)
+    async with elsewhere:  # another site posting the same form: no pre-session cookie of ours
+        forged = await elsewhere.post("/signin", data={"t": token, "pre": pre})
+        assert forged.status_code == 403 and "exemplars_session" not in elsewhere.cookies
+    signed = await workspace.post("/signin", data={"t": token, "pre": pre})
+    assert signed.status_code == 303 and signed.headers["location"] == "/unit/nominations/new"
+    assert "exemplars_session" in workspace.cookies
