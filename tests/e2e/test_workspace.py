@@ -16,22 +16,29 @@ import uuid
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, async_playwright
 
 from deploy import demo_data
+from deploy.demo import send
 from deploy.demo_data import MODELS
 from services.notifications.sink import MailSink
 from shared import topics
-from shared.envelope import Event
-from shared.vocabulary import Role
+from shared.envelope import Event, new_event
+from shared.events import StaffRegistered, UnitRegistered
+from shared.vocabulary import Role, UnitKind
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(480)  # the whole round, in one browser session after another
 
 # A unit no other test nominates for: its quota for the year is this test's.
-NOMINATING = next(m for m in demo_data.staff() if m.unit_id == "STNMT-QN" and Role.EMULATION_OFFICER in m.roles)
+# A unit of this test's own, registered by its HR system when the module starts: the session's
+# other tests fill the demo units' quotas, so its places for the year are this test's alone.
+_UNIT = f"SO-{uuid.uuid4().hex[:6].upper()}"
+NOMINATING = SimpleNamespace(unit_id=_UNIT, unit_name=f"Sở Nông nghiệp và Môi trường thử nghiệm {_UNIT[-6:]}",
+                             staff_id=f"{_UNIT}-02", full_name="Đỗ Thị Ngọc Ánh")
 LINK = re.compile(r"Mở việc cần làm: (\S+)")
 SCREENSHOTS = os.environ.get("WORKSPACE_SCREENSHOTS")  # a directory: the README's pictures are taken here
 
@@ -50,7 +57,21 @@ def report_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-async def services(stack, nominations_service, mongo, mailbox, report_dir):
+async def nominating_unit(stack, producer, mongo):
+    """NOMINATING's unit and its emulation officer, as an HR system registers them; known to
+    the nominations service and the workspace before the test goes on."""
+    unit = UnitRegistered(unit_id=NOMINATING.unit_id, name=NOMINATING.unit_name, kind=UnitKind.PROVINCIAL_DEPARTMENT,
+                          valid_from=dt.date(2020, 1, 1), email=f"{NOMINATING.unit_id.lower()}@monre.gov.vn")
+    officer = StaffRegistered(staff_id=NOMINATING.staff_id, unit_id=NOMINATING.unit_id, full_name=NOMINATING.full_name,
+                              position="Chuyên viên thi đua, khen thưởng", roles=[Role.EMULATION_OFFICER],
+                              email=f"{NOMINATING.staff_id.lower()}@monre.gov.vn")
+    await send(producer, topics.DIRECTORY, [new_event(unit, key=unit.unit_id, source="urn:hr"),
+                                            new_event(officer, key=unit.unit_id, source="urn:hr")])
+    return NOMINATING
+
+
+@pytest.fixture(scope="module")
+async def services(stack, nominations_service, mongo, mailbox, report_dir, nominating_unit):
     """Evaluations (the session's, if an earlier module started one), notifications mailing
     only what this module causes, and the workspace."""
     started = []
@@ -62,10 +83,12 @@ async def services(stack, nominations_service, mongo, mailbox, report_dir):
     workspace = await stack.start_service("workspace", REPORT_DIR=str(report_dir))
     started.append(workspace)
     people = len(demo_data.staff())
-    await wait_until(lambda: _count(mongo, "exemplars_workspace", "staff", people), timeout=60,
-                     what="the directory in the workspace")
-    await wait_until(lambda: _count(mongo, "exemplars_notifications", "staff", people), timeout=60,
-                     what="the directory in the notifications view")
+    for database in ("exemplars_workspace", "exemplars_notifications"):
+        await wait_until(lambda db=database: _count(mongo, db, "staff", people), timeout=60,
+                         what=f"the directory in {database}")
+    for database in ("exemplars_workspace", "exemplars_notifications", "exemplars_nominations"):
+        await wait_until(lambda db=database: _has(mongo, db, "staff", NOMINATING.staff_id), timeout=60,
+                         what=f"the test's own unit in {database}")
     yield workspace
     for proc in started:
         proc.stop()
@@ -74,6 +97,10 @@ async def services(stack, nominations_service, mongo, mailbox, report_dir):
 
 async def _count(mongo, database: str, collection: str, at_least: int) -> bool:
     return await mongo[database][collection].count_documents({}) >= at_least
+
+
+async def _has(mongo, database: str, collection: str, document_id: str) -> bool:
+    return await mongo[database][collection].count_documents({"_id": document_id}) == 1
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +313,7 @@ async def the_ministry_office_follows_the_programme(browser: Browser, services, 
     await page.goto(f"{base}/ministry?year=2026")
     text = await page.locator("main").inner_text()
     assert "Công nhận cấp Bộ" in text and completed.data.title in text  # among the recognised models
-    unit_name = next(u.name for u in demo_data.units() if u.unit_id == NOMINATING.unit_id)
+    unit_name = NOMINATING.unit_name
     rows = await page.locator("tr").all_inner_texts()
     assert any(row.startswith(unit_name) and "1/2" in row for row in rows)  # the nomination holds its place
     assert await page.get_by_role("link", name="Báo cáo sơ kết giai đoạn (bản mới nhất)").count() == 1
