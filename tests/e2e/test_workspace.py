@@ -78,10 +78,11 @@ async def services(stack, nominations_service, mongo, mailbox, report_dir, nomin
     if not [p for p in stack.services.get("evaluations", []) if p.running]:
         started.append(await stack.start_service("evaluations"))
     cutoff = dt.datetime.now(dt.UTC).isoformat()
-    started.append(await stack.start_service("notifications", NOTIFY_AFTER=cutoff, DELIVERY_POLL_SECONDS="0.1",
-                                             DELIVERY_BACKOFF_SECONDS="0.5"))
-    workspace = await stack.start_service("workspace", REPORT_DIR=str(report_dir))
-    started.append(workspace)
+    notifications, workspace = await asyncio.gather(  # each waits for its own readiness: side by side
+        stack.start_service("notifications", NOTIFY_AFTER=cutoff, DELIVERY_POLL_SECONDS="0.1",
+                            DELIVERY_BACKOFF_SECONDS="0.5"),
+        stack.start_service("workspace", REPORT_DIR=str(report_dir)))
+    started += [notifications, workspace]
     people = len(demo_data.staff())
     for database in ("exemplars_workspace", "exemplars_notifications"):
         await wait_until(lambda db=database: _count(mongo, db, "staff", people), timeout=60,
