@@ -183,18 +183,12 @@ class EvaluatorReplaced(Payload):
     deadline: Day
 
 
-class ScoreRecorded(Payload):
-    """A score sheet accepted: a panel member's first or an amendment. What the others may see
-    once their own sheet is in."""
+class ScoreRecorded(ScoreSubmitted):
+    """A score sheet accepted, as sent: a panel member's first or an amendment. What the others
+    may see once their own sheet is in."""
 
     event_type = "evaluation.score_recorded"
 
-    nomination_id: NominationId
-    evaluator_id: Identifier
-    scores: dict[Identifier, Score] = Field(max_length=MAX_CRITERIA)
-    gates: dict[Identifier, bool] = Field(default_factory=dict, max_length=MAX_GATES)
-    comment: LongText | None = None
-    criterion_comments: dict[Identifier, CriterionComment] = Field(default_factory=dict, max_length=MAX_CRITERIA)
     total: Points  # this sheet's weighted total
     amended: bool = False  # replaces the member's earlier sheet
 
