@@ -1,15 +1,13 @@
 """Rules for following exemplars after the council: reviews, replications, study visits. No I/O."""
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from services.evaluations.domain import Code, ExemplarStatus, reason
 from shared.events import Reason
+from shared.events.evaluations import REVIEW_PERIOD
 from shared.vocabulary import Trend
-
-PERIOD = re.compile(r"^(\d{4})(?:-(?:H[12]|Q[1-4]|0[1-9]|1[0-2]))?$")
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ def check_review(*, exemplar_id: str, exemplar: Exemplar | None, period: str,
     if exemplar is None:
         return [_unknown_exemplar(exemplar_id)]
     reasons = []
-    match = PERIOD.match(period)
+    match = REVIEW_PERIOD.match(period)
     if match is None:
         reasons.append(reason(Code.INVALID_PERIOD,
                                f"Kỳ báo cáo “{period}” không hợp lệ; dùng dạng 2025, 2025-H1, 2025-Q3 hoặc 2025-06."))

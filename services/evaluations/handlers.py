@@ -124,7 +124,9 @@ class Evaluations:
                 return {EVALUATIONS: [data.nomination_id], QUERIES: {ALL_LOADS}}
             case ConflictDeclared():
                 return {EVALUATIONS: [data.nomination_id], QUERIES: PANEL_READS}
-            case CommentPosted() | DiscussionTimeUp():
+            case CommentPosted():  # moves no evaluator's load
+                return {EVALUATIONS: [data.nomination_id]}
+            case DiscussionTimeUp():
                 return {EVALUATIONS: [data.nomination_id], QUERIES: {ALL_LOADS}}
             case CouncilDecisionRecorded():
                 return {EVALUATIONS: [data.nomination_id], EXEMPLARS: [domain.exemplar_id(data.nomination_id)]}

@@ -27,7 +27,23 @@ DISCUSSING = "discussion"
 GATE_PASSED, GATE_FAILED, GATE_NONE = "passed", "failed", ""
 
 
+# ---- ids ------------------------------------------------------------------------------------------
+
+EXEMPLAR_PREFIX = "EX-"  # an exemplar's id is its nomination's, prefixed (the evaluations service's rule)
+
+
+def exemplar_id(nomination_id: str) -> str:
+    return EXEMPLAR_PREFIX + nomination_id
+
+
+def nomination_of(exemplar: str) -> str:
+    return exemplar.removeprefix(EXEMPLAR_PREFIX)
+
+
 # ---- who may open what ------------------------------------------------------------------------
+
+
+STALE_FORM = ("Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang và gửi lại.")
 
 
 def landing(person: Mapping[str, Any] | None) -> str:

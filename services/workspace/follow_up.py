@@ -6,29 +6,21 @@ intake refuse it. Each error is a Vietnamese sentence for its field.
 """
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from services.workspace.domain import exemplar_id
 from shared.events import ReplicationReported, ReviewReported, VisitReported
 from shared.events.base import LONG_TEXT_MAX, MAX_NEW_ADOPTERS, MAX_PARTICIPANTS, MAX_STUDY_VISITS
+from shared.events.evaluations import REVIEW_PERIOD
 from shared.vocabulary import Trend
-
-# The evaluations service's reporting periods: a year, a half, a quarter or a month of it.
-PERIOD = re.compile(r"^(\d{4})(?:-(?:H[12]|Q[1-4]|0[1-9]|1[0-2]))?$")
-EXEMPLAR_PREFIX = "EX-"
-
-
-def exemplar_id(nomination_id: str) -> str:
-    return EXEMPLAR_PREFIX + nomination_id
-
 
 def check_review(form: Mapping[str, str], adopters: list[str], *, exemplar: Mapping[str, Any],
                  units: Mapping[str, str], reporter: str) -> tuple[ReviewReported | None, dict[str, str]]:
     """`exemplar`: the unit's own evaluation, decided (recognised or fostered)."""
     errors: dict[str, str] = {}
     period = form.get("period", "").strip()
-    match = PERIOD.match(period)
+    match = REVIEW_PERIOD.match(period)
     if not match:
         errors["period"] = "Nhập kỳ báo cáo dạng 2026, 2026-H1, 2026-Q3 hoặc 2026-06."
     elif int(match.group(1)) < exemplar["year"]:

@@ -15,6 +15,7 @@ The workspace publishes nothing in answer: what people do is published by its we
 
 from dataclasses import dataclass
 
+from services.workspace.domain import nomination_of
 from shared import topics
 from shared.envelope import Event
 from shared.events import (
@@ -41,11 +42,7 @@ from shared.events import (
 from shared.unit_of_work import NOTHING, Create, Decision, Needs, Put, View
 
 STAFF, UNITS, NOMINATIONS, ASSIGNMENTS, REFUSALS = "staff", "units", "nominations", "assignments", "refusals"
-EXEMPLAR_PREFIX = "EX-"  # an exemplar's id is its nomination's, prefixed (services/evaluations/domain.py)
 
-
-def nomination_of(exemplar_id: str) -> str:
-    return exemplar_id.removeprefix(EXEMPLAR_PREFIX)
 
 
 @dataclass

@@ -121,8 +121,7 @@ def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Progra
             return session
         form = await pages.form_of(request, session)
         if form is None:
-            return await pages.message(request, "Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang.",
-                                       403, session)
+            return await pages.message(request, *domain.STALE_FORM, 403, session)
         assignment = await store.assignment(nomination_id)
         if assignment is None or assignment.get("status") != "completed":  # the service would refuse it
             return await pages.message(request, *NOT_READY, 409, session)

@@ -100,8 +100,7 @@ def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Progra
         session, person = found
         form = await pages.form_of(request, session)
         if form is None:
-            return await pages.message(request, "Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang.",
-                                       403, session)
+            return await pages.message(request, *domain.STALE_FORM, 403, session)
         facts, _ = await facts_of(person["unit_id"])
         typed = NominationForm.from_form(form)
         drawn = domain.form_id(form)
@@ -183,7 +182,7 @@ def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Progra
             return evaluation
         body = await pages.form_of(request, session, multi=True)
         if body is None:
-            return await pages.message(request, *STALE, 403, session)
+            return await pages.message(request, *domain.STALE_FORM, 403, session)
         form = {k: v[-1] for k, v in body.items()}
         review, errors = follow_up.check_review(form, body.get("new_adopting_units", []), exemplar=evaluation,
                                                 units=await store.unit_names(), reporter=session.person)
@@ -213,8 +212,8 @@ def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Progra
         session, person = found
         form = await pages.form_of(request, session)
         if form is None or kind not in ("replication", "visit"):
-            return await pages.message(request, *STALE, 403, session)
-        exemplars = {follow_up.exemplar_id(e["_id"]): e for e in await store.recognised()}
+            return await pages.message(request, *domain.STALE_FORM, 403, session)
+        exemplars = {domain.exemplar_id(e["_id"]): e for e in await store.recognised()}
         today = now().date()
         if kind == "replication":
             data, errors = follow_up.check_replication(form, exemplars=exemplars, own_unit=person["unit_id"],
@@ -229,7 +228,6 @@ def mount(api: FastAPI, pages: "Pages", store: WorkspaceStore, programme: Progra
 
 
 FOLLOW_UP_KINDS = ("review", "replication", "visit")
-STALE = ("Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang.")
 
 
 def followed(evaluations) -> list[dict]:

@@ -42,7 +42,6 @@ Publish = Callable[[Event, str], Awaitable[None]]  # (event, the person it is do
 NOT_ON_PANEL = ("Không mở được hồ sơ", "Đồng chí không có trong Hội đồng đánh giá hồ sơ này.")
 NO_CRITERIA = ("Chưa mở được phiếu chấm",
                "Chưa tải được bộ tiêu chí từ dịch vụ đánh giá. Vui lòng thử lại sau ít phút.")
-STALE_FORM = ("Phiên làm việc đã thay đổi", "Biểu mẫu đã cũ. Hãy mở lại trang và gửi lại.")
 NOT_SENT = ("Chưa gửi được", "Hệ thống chưa gửi được. Hãy bấm gửi lại: việc này không tạo bản gửi thứ hai.")
 NO_DISCUSSION = ("Không có thảo luận", "Hồ sơ này không có cuộc thảo luận nào đang mở.")
 DONE_NOTICES = {"saved": "Đã lưu nháp phiếu chấm.", "sent": "Đã gửi phiếu chấm điểm.",
@@ -149,7 +148,7 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
             return RedirectResponse("/", status_code=303)
         form = await form_of(request, session)
         if form is None:
-            return await message(request, *STALE_FORM, 403, session)
+            return await message(request, *domain.STALE_FORM, 403, session)
         assignment = await store.assignment(nomination_id)
         if assignment is None or not domain.on_panel(assignment, session.person):
             return await message(request, *NOT_ON_PANEL, 403, session)

@@ -1,5 +1,6 @@
 """Evaluations: intake from evaluators, councils and units; what the evaluations service answers."""
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -97,6 +98,11 @@ class CouncilDecisionRecorded(Payload):
     decision_ref: Text  # e.g. "123/QĐ-BTNMT"
     decided_on: Day
     note: LongText | None = None
+
+
+# A review's period: a year, a half, a quarter or a month of it ("2025", "2025-H1", "2025-Q3",
+# "2025-06"). The evaluations service refuses any other (INVALID_PERIOD); forms check it first.
+REVIEW_PERIOD = re.compile(r"^(\d{4})(?:-(?:H[12]|Q[1-4]|0[1-9]|1[0-2]))?$")
 
 
 class ReviewReported(Payload):
