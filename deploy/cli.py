@@ -10,12 +10,14 @@ from pathlib import Path
 
 from deploy.demo import add_demo_command
 from deploy.keys import add_keys_command
+from deploy.person import add_person_command
 from deploy.compose_secrets import add_secrets_command
 from deploy.tokens import add_tokens_command
 from deploy.try_workspace import add_try_workspace_command
 from deploy.ops.commands import add_commands as add_ops_commands
 from deploy.stack import SERVICES, EmbeddedStack, StackConfig
 from reporting.command import add_report_command
+from shared.retention import RetentionError
 
 log = logging.getLogger("exemplars")
 
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     add_tokens_command(sub)
     add_secrets_command(sub)
     add_try_workspace_command(sub)
+    add_person_command(sub)
 
     p = sub.add_parser("topics", help="create the design's topics on a broker")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
@@ -127,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    return asyncio.run(args.func(args))
+    try:
+        return asyncio.run(args.func(args))
+    except RetentionError as exc:  # a topic's retention setting is wrong: say which, not a traceback
+        print(f"exemplars {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,26 +11,32 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.demo_data import adopting_units, directory_events, nomination_waves
 from deploy.dev_keys import Keyring, SigningProducer
+from deploy.stack import StackConfig
 from shared import envelope, topics
 from shared.envelope import Event, PoisonMessage
 from shared.kafka_security import client_options
+from shared.settings import ServiceSettings
+from shared.vault import MongoVault, Vault, keys_to_seal
 
 DEFAULT_YEARS = [2023, 2024, 2025]  # the programme's current phase: what the review report is about
 
 
 async def send(producer: SigningProducer, topic: str, events: list[Event], structured_every: int = 0) -> None:
-    """Send all, then await every confirmation (pipelined, as TRAPS.md advises)."""
+    """Send all, then await every confirmation (pipelined, as TRAPS.md advises); personal
+    fields sealed when the producer has the key store."""
     futures = []
+    keys = await keys_to_seal(producer.vault, events)
     for n, event in enumerate(events):
         # Some unit systems use a CloudEvents SDK in structured mode; show that both work.
         structured = structured_every and n % structured_every == 0
-        key, value, headers = (envelope.encode_structured if structured else envelope.encode)(event)
+        key, value, headers = (envelope.encode_structured if structured else envelope.encode)(event, keys)
         futures.append(await producer.send(topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]))
     await asyncio.gather(*futures)
 
@@ -50,7 +56,7 @@ def parse_years(text: str) -> list[int]:
 async def publish_phase(bootstrap: str, years: list[int], *, keyring: Keyring, seed: int = 7,
                         settle_seconds: float = 5.0, timeout: float = 600.0, directory: bool = True,
                         conflict_rate: float = 0.1, criteria_dir: str | None = None,
-                        progress: Callable[[str], None] | None = None) -> dict[str, int]:
+                        progress: Callable[[str], None] | None = None, vault: Vault | None = None) -> dict[str, int]:
     """Play `years` to the end (or until `timeout`); returns what was sent and what is still awaited.
     Every event is signed with the `keyring`'s key of its source, as the services require."""
     from services.evaluations.criteria import load_criteria
@@ -65,7 +71,7 @@ async def publish_phase(bootstrap: str, years: list[int], *, keyring: Keyring, s
     second = [e for _, wave in waves for e in wave]
     responder.expect(first + second)
     producer = SigningProducer(AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                                **client_options()), keyring)
+                                                **client_options()), keyring, vault)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20,
                                 **client_options())
     await producer.start()
@@ -151,6 +157,9 @@ def add_demo_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="give up waiting for the services after this")
     p.add_argument("--keys", default=".local/keys",
                    help="the development keys `exemplars run` created, to sign with (default: .local/keys)")
+    p.add_argument("--mongo-uri", default=StackConfig(Path(".local")).mongo_uri,
+                   help="the database holding the key store of personal data, to seal with "
+                        "(default: the local run's)")
     p.set_defaults(func=run_demo)
 
 
@@ -163,7 +172,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         return 2
     print(f"Playing {', '.join(map(str, years))} against {args.bootstrap} ...", flush=True)
     counts = await publish_phase(args.bootstrap, years, keyring=keyring, seed=args.seed, settle_seconds=args.settle,
-                                 timeout=args.timeout, progress=lambda line: print(line, flush=True))
+                                 timeout=args.timeout, progress=lambda line: print(line, flush=True),
+                                 vault=MongoVault.open(args.mongo_uri, ServiceSettings().keys_database))
     for what, n in counts.items():
         print(f"{what:<16} {n}")
     if counts["pending"]:

@@ -22,6 +22,7 @@ from shared.envelope import is_structured
 from shared.events import ce_type
 from shared.readers import add_token
 from shared.trust import key_entry, load_registry, matches
+from shared.vault import MongoVault, Vault
 
 TRUST_FILE = "trust.yaml"
 # Who may read the local run's endpoints: token digests, and the operator's token in clear
@@ -37,7 +38,13 @@ def _types(*topic_names: str) -> list[str]:
 
 # The end of a discussion's time box is the evaluations service's own input, nobody else's.
 TIME_UP = ce_type("evaluation.discussion_time_up")
-PEOPLE_INTAKE = [t for t in _types(topics.EVALUATIONS_INTAKE) if t != TIME_UP]
+# A decision once made is revoked or corrected by the council's own system only.
+AMENDMENTS = [ce_type("council.revocation_recorded"), ce_type("council.correction_recorded")]
+PEOPLE_INTAKE = [t for t in _types(topics.EVALUATIONS_INTAKE) if t != TIME_UP and t not in AMENDMENTS]
+COUNCIL = [ce_type("council.decision_recorded"), *AMENDMENTS]
+# An erasure is the operators' privacy tool's (`exemplars person erase`), never an HR system's.
+ERASURE = ce_type("person.erased")
+HR = [t for t in _types(topics.DIRECTORY) if t != ERASURE]
 FOLLOW_UP = [ce_type(t) for t in ("exemplar.review_reported", "exemplar.replication_reported", "exemplar.visit_reported")]
 
 
@@ -57,15 +64,16 @@ PRODUCERS: tuple[DevProducer, ...] = (
     DevProducer("notifications", "urn:exemplars:notifications", ({"types": _types(topics.NOTIFICATIONS)},)),
     DevProducer("unit-systems", "urn:unit:*", (
         {"types": _types(topics.NOMINATIONS_INTAKE) + FOLLOW_UP, "on_behalf_of": "unit_staff"},)),
-    DevProducer("hr", "urn:hr*", ({"types": _types(topics.DIRECTORY)},)),
+    DevProducer("hr", "urn:hr*", ({"types": HR},)),
     DevProducer("evaluator-portal", "urn:evaluator-portal", ({"types": PEOPLE_INTAKE,
                                                              "on_behalf_of": "any"},)),
     DevProducer("portal", "urn:portal", ({"types": PEOPLE_INTAKE, "on_behalf_of": "any"},)),
-    DevProducer("council", "urn:council", ({"types": [ce_type("council.decision_recorded")]},)),
+    DevProducer("council", "urn:council", ({"types": COUNCIL},)),
+    DevProducer("privacy", "urn:exemplars:privacy", ({"types": [ERASURE]},)),
     # The staff's workspace: acts only for the person signed in there, named in its signed `actor`.
     DevProducer("workspace", "urn:exemplars:workspace", ({"types": _types(topics.NOMINATIONS_INTAKE) + PEOPLE_INTAKE,
                                                           "on_behalf_of": "signed_person"},)),
-    DevProducer("demo", "urn:exemplars:demo", ({"types": _types(topics.DIRECTORY) + PEOPLE_INTAKE,
+    DevProducer("demo", "urn:exemplars:demo", ({"types": HR + PEOPLE_INTAKE,
                                                 "on_behalf_of": "any"},)),
 )
 
@@ -173,17 +181,22 @@ class SigningProducer:
     """An aiokafka producer that signs every CloudEvent it sends, in binary or structured
     mode, with the keyring's key for the event's source. Records that are no CloudEvent of a
     known source go out as they are (poison, for the tests that send it on purpose).
-    `unsigned` is the wrapped producer, for sending a valid event without a signature."""
+    `unsigned` is the wrapped producer, for sending a valid event without a signature.
+    `vault`: the key store its senders seal personal fields with (`deploy.demo.send`); None
+    for a producer without access to it, whose personal fields travel in clear."""
 
-    def __init__(self, producer, keyring: Keyring) -> None:
+    def __init__(self, producer, keyring: Keyring, vault: Vault | None = None) -> None:
         self.unsigned = producer
         self.keyring = keyring
+        self.vault = vault
 
     async def start(self) -> None:
         await self.unsigned.start()
 
     async def stop(self) -> None:
         await self.unsigned.stop()
+        if isinstance(self.vault, MongoVault):
+            await self.vault.close()
 
     def __getattr__(self, name: str):
         return getattr(self.unsigned, name)

@@ -15,7 +15,8 @@ from aiokafka import AIOKafkaProducer
 from deploy.dev_keys import OPERATOR_TOKEN_FILE, Keyring, SigningProducer
 from deploy.processes import ManagedProcess, free_port, python_module, wait_for_http, wait_for_port
 from deploy.topics import create_topics
-from shared.settings import LOCAL_MONGO_OPTIONS
+from shared.settings import LOCAL_MONGO_OPTIONS, ServiceSettings
+from shared.vault import MongoVault
 
 log = logging.getLogger("exemplars.stack")
 
@@ -97,12 +98,17 @@ class EmbeddedStack:
         await create_topics(self.config.bootstrap, self.config.partitions)
 
     async def start_mongo(self) -> None:
+        # SecantusDB's own command line, with a transaction lifetime shorter than MongoDB's 60 s:
+        # a service killed inside a commit holds its documents that long (deploy/secantus_server.py).
+        from deploy.secantus_server import LOCAL_TRANSACTION_LIFETIME_SECONDS
+
         data = self.config.root / "secantus"
         data.mkdir(parents=True, exist_ok=True)
         self.mongo = ManagedProcess(
             "secantus",
-            python_module("secantus", "--host", "127.0.0.1", "--port", str(self.config.mongo_port),
-                          "--storage-path", str(data), "--log-level", "WARNING"),
+            python_module("deploy.secantus_server", "--host", "127.0.0.1", "--port", str(self.config.mongo_port),
+                          "--storage-path", str(data), "--log-level", "WARNING",
+                          "--transaction-lifetime", f"{LOCAL_TRANSACTION_LIFETIME_SECONDS:g}"),
             self.logs / "secantus.log",
         ).start()
         await wait_for_port(self.config.mongo_port, self.mongo, timeout=60)
@@ -169,8 +175,9 @@ class EmbeddedStack:
         """Start a stopped or killed instance again with the same settings.
 
         Ready can take long after a SIGKILL: an instance killed inside a commit leaves its
-        transaction open, holding those documents until the server drops it (60 s on MongoDB
-        and SecantusDB); until then the new instance conflicts, retries and is not ready.
+        transaction open, holding those documents until the server drops it (60 s on MongoDB,
+        20 s on the local SecantusDB: deploy/secantus_server.py); until then the new instance
+        conflicts, retries and is not ready.
         Its consumer groups also wait out the dead member's session before assigning."""
         proc.stop()
         proc.start()
@@ -178,11 +185,17 @@ class EmbeddedStack:
         return proc
 
     async def producer(self, **options) -> SigningProducer:
-        """A started producer that signs what it sends as the local run's producers do."""
+        """A started producer that signs what it sends as the local run's producers do, and
+        seals personal fields with the stack's key store."""
         producer = SigningProducer(AIOKafkaProducer(bootstrap_servers=self.config.bootstrap, acks="all",
-                                                    **{"linger_ms": 2, **options}), self.keyring)
+                                                    **{"linger_ms": 2, **options}), self.keyring, self.vault())
         await producer.start()
         return producer
+
+    def vault(self) -> MongoVault:
+        """The key store of personal data the services use (shared/vault.py), on a client of its
+        own: whoever holds it closes it (`SigningProducer.stop` does)."""
+        return MongoVault.open(self.config.mongo_uri, ServiceSettings().keys_database)
 
     def stop_services(self) -> None:
         for instances in self.services.values():

@@ -13,7 +13,17 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from reporting.model import Evaluation, Exemplar, Nomination, Person, ReportData, Review, Unit, Visit
+from reporting.model import (
+    Evaluation,
+    Exemplar,
+    Nomination,
+    Person,
+    ReportData,
+    Review,
+    Revocation,
+    Unit,
+    Visit,
+)
 from shared.programme import Programme
 
 
@@ -60,6 +70,14 @@ def evaluation_from(doc: dict) -> Evaluation:
                       completed_at=_utc(doc.get("completed_at")))
 
 
+def revocation_from(doc: dict | None) -> Revocation | None:
+    """The `revocation` the evaluations service writes beside a revoked exemplar (council.py)."""
+    if not doc:
+        return None
+    return Revocation(doc["revocation_ref"], _date(doc["revoked_on"]), str(doc["ground"]), doc.get("reason") or "",
+                      tuple(doc.get("uncounted") or ()))
+
+
 def exemplar_from(doc: dict, reviews: list[dict] = (), visits: list[dict] = ()) -> Exemplar:
     """An exemplar's document with its reports (the `reviews` and `visits` collections, one
     document per report: the exemplar's own document keeps only counters)."""
@@ -72,7 +90,8 @@ def exemplar_from(doc: dict, reviews: list[dict] = (), visits: list[dict] = ()) 
                     title=doc.get("title", ""), nominee_name=doc.get("nominee_name", ""), nominee_kind=doc.get("nominee_kind"),
                     level=doc.get("level"), total=doc.get("total"), decision_ref=doc.get("decision_ref"),
                     recorded_by=(doc.get("decision_sender") or {}).get("producer"), reviews=reviews,
-                    adopters=tuple(doc.get("adopters") or ()), visits=visits, study_visits=int(doc.get("study_visits") or 0))
+                    adopters=tuple(doc.get("adopters") or ()), visits=visits, study_visits=int(doc.get("study_visits") or 0),
+                    revocation=revocation_from(doc.get("revocation")), corrections=int(doc.get("corrections_count") or 0))
 
 
 async def _reports(collection, exemplar_ids: list[str]) -> dict[str, list[dict]]:

@@ -1,10 +1,12 @@
 """The report's tables as CSV files for spreadsheets: UTF-8 with a byte-order mark (so Excel
-reads the Vietnamese right), one header row, numbers with a decimal point."""
+reads the Vietnamese right), one header row, numbers with a decimal point, and text that
+starts like a formula quoted (titles and reasons come from outside systems)."""
 
 import csv
 from pathlib import Path
 
 from reporting.tables import Table
+from shared.spreadsheet import safe_cell
 
 
 def value(raw) -> str:
@@ -12,7 +14,7 @@ def value(raw) -> str:
         return ""
     if isinstance(raw, float):
         return f"{raw:.2f}".rstrip("0").rstrip(".") if not raw.is_integer() else str(int(raw))
-    return str(raw)
+    return safe_cell(raw) if isinstance(raw, str) else str(raw)
 
 
 def write(tables: dict[str, Table], folder: Path) -> list[Path]:

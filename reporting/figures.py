@@ -3,16 +3,25 @@
 Scope: nominations, evaluations and exemplars of the years of the period (by nomination
 year); the follow-up of those exemplars counts every review and replication recorded up
 to the day the report is made.
+
+The period is described as it stands on that day: a recognition the council later revoked
+is not a recognition. It leaves the recognised totals, the list of exemplars, the follow-up,
+the spread and the recommendations, and is counted apart (`Recognitions.revoked`) and listed
+in `Figures.revocations`; its nomination still held its unit's place that year. Like the
+follow-up, revocations are those of the period's recognitions made up to the report's day,
+whatever year the council revoked them in: the count and the list then always agree.
 """
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from reporting.model import Evaluation, Exemplar, Nomination, ReportData
 
-# Nomination statuses that hold one of the unit's yearly places (accepted, then decided).
-HOLDS_PLACE = frozenset({"accepted", "recognized", "not_recognized"})
+# Nomination statuses that hold one of the unit's yearly places (accepted, then decided; a
+# revoked title used its place all the same, as the nominations service counts it).
+HOLDS_PLACE = frozenset({"accepted", "recognized", "not_recognized", "revoked"})
 COMPLETED = frozenset({"completed", "decided"})
 OUTCOMES = ("recognize", "foster", "not_recognized")
 LEVELS = ("unit", "ministry")
@@ -77,7 +86,14 @@ class EvaluationCounts:
 
 @dataclass
 class Recognitions:
-    levels: Counter = field(default_factory=Counter)  # recognised exemplars by level
+    """The council's decisions on a group's nominations, as they stand now.
+
+    A recognition later revoked is in `revoked` only: neither in `levels` (so not in
+    `recognized`, the titles standing) nor in `not_recognized` (the council did recognise it).
+    """
+
+    levels: Counter = field(default_factory=Counter)  # standing recognitions by level
+    revoked: int = 0  # recognitions the council took back since
     not_recognized: int = 0  # council decisions not to recognise
     fostering: int = 0  # of which kept in fostering
 
@@ -122,7 +138,8 @@ class Figures:
     recognitions_by_year: dict[int, Recognitions]
     recognitions_by_field: dict[str, Recognitions]
     recognitions_by_unit: dict[str, Recognitions]
-    exemplars: list[Exemplar]  # recognised, by year, unit and title
+    exemplars: list[Exemplar]  # recognised (titles standing), by year, unit and title
+    revocations: list[Exemplar]  # the period's recognitions revoked since, by day revoked then id
     follow_up: list[FollowUp]
     review_trends: Counter  # every review received
     latest_trends: Counter  # each exemplar's latest review
@@ -145,6 +162,7 @@ def compute(data: ReportData) -> Figures:
     recognized = sorted((x for x in exemplars if x.status == "recognized"),
                         key=lambda x: (x.year, x.unit_id, x.title, x.exemplar_id))
     spread = sorted(recognized, key=_spread_rank)
+    revoked = sorted((x for x in exemplars if x.status == "revoked"), key=_revocation_rank)
     return Figures(
         data=data,
         nominations=_total(nominations, NominationCounts),
@@ -166,6 +184,7 @@ def compute(data: ReportData) -> Figures:
         recognitions_by_field=_recognitions(evaluations, exemplars, lambda item: item.field),
         recognitions_by_unit=_recognitions(evaluations, exemplars, lambda item: item.unit_id),
         exemplars=recognized,
+        revocations=revoked,
         follow_up=[_follow_up(x) for x in recognized],
         review_trends=Counter(r.trend for x in recognized for r in x.reviews),
         latest_trends=Counter(x.latest.trend for x in recognized if x.latest),
@@ -184,6 +203,12 @@ def recommend(exemplars: Iterable[Exemplar]) -> list[Exemplar]:
 def top_models(figures: Figures) -> list[Exemplar]:
     """The most replicated recognised models (at least one other unit applies them)."""
     return [x for x in figures.spread if x.adopters][:TOP_MODELS]
+
+
+def _revocation_rank(exemplar: Exemplar) -> tuple:
+    # A revoked document without its day (the service never writes one) sorts last rather than failing the report.
+    day = exemplar.revocation.revoked_on if exemplar.revocation else None
+    return (day is None, day or dt.date.min, exemplar.exemplar_id)
 
 
 def _spread_rank(exemplar: Exemplar) -> tuple:
@@ -236,11 +261,13 @@ def _load(evaluations: list[Evaluation]) -> list[Load]:
 def _recognitions(evaluations: list[Evaluation], exemplars: list[Exemplar], key) -> dict:
     groups: dict = {}
     for x in exemplars:
-        group = groups.setdefault(key(x), Recognitions())
+        # Only a fostering record is fostering: a revoked title is a recognition taken back.
         if x.status == "recognized":
-            group.levels[x.level] += 1
-        else:
-            group.fostering += 1
+            groups.setdefault(key(x), Recognitions()).levels[x.level] += 1
+        elif x.status == "revoked":
+            groups.setdefault(key(x), Recognitions()).revoked += 1
+        elif x.status == "fostering":
+            groups.setdefault(key(x), Recognitions()).fostering += 1
     for e in evaluations:
         if e.status == "decided" and e.recognized is False:
             groups.setdefault(key(e), Recognitions()).not_recognized += 1

@@ -3,7 +3,14 @@
 import datetime as dt
 import unicodedata
 
-from shared.vocabulary import FIELD_NAMES_VI, LEVEL_NAMES_VI, OUTCOME_NAMES_VI, TREND_NAMES_VI, Field
+from shared.vocabulary import (
+    FIELD_NAMES_VI,
+    GROUND_NAMES_VI,
+    LEVEL_NAMES_VI,
+    OUTCOME_NAMES_VI,
+    TREND_NAMES_VI,
+    Field,
+)
 
 REFUSALS_VI = {
     "UNIT_NOT_REGISTERED": "Đơn vị chưa có trong danh mục đơn vị của ngành",
@@ -21,6 +28,7 @@ LEVELS_INLINE_VI = {level.value: name for level, name in LEVEL_NAMES_VI.items()}
 LEVELS_VI = {code: name[0].upper() + name[1:] for code, name in LEVELS_INLINE_VI.items()}
 TRENDS_VI = {trend.value: name for trend, name in TREND_NAMES_VI.items()}
 OUTCOMES_SHORT_VI = {outcome.value: name for outcome, name in OUTCOME_NAMES_VI.items()}
+GROUNDS_VI = {ground.value: name[0].upper() + name[1:] for ground, name in GROUND_NAMES_VI.items()}  # in a cell
 
 
 def outcome_vi(outcome: str, recognize_from: float = 70, foster_from: float = 50) -> str:
@@ -40,6 +48,11 @@ def field_vi(code: str) -> str:
         return FIELD_NAMES_VI[Field(code)]
     except ValueError:
         return f"Không thuộc ngành ({code})"
+
+
+def ground_vi(code: str) -> str:
+    """The legal ground of a revocation; an unknown code is shown as it is rather than hidden."""
+    return GROUNDS_VI.get(code, code)
 
 
 def refusal_vi(code: str) -> str:

@@ -29,7 +29,7 @@ class Nomination:
     unit_id: str
     year: int
     field: str
-    status: str  # accepted | rejected | withdrawn | recognized | not_recognized
+    status: str  # accepted | rejected | withdrawn | recognized | not_recognized | revoked
     title: str = ""
     nominee_kind: str | None = None
     nominee_name: str = ""
@@ -74,27 +74,41 @@ class Visit:
 
 
 @dataclass(frozen=True)
+class Revocation:
+    """The council taking a recognition back (Law on Emulation and Commendation 2022)."""
+
+    ref: str  # the revoking decision
+    revoked_on: dt.date
+    ground: str  # fraud | false_documents | unlawful_appraisal
+    reason: str = ""
+    uncounted: tuple[str, ...] = ()  # units whose replication came on or after the day: no longer adopters
+
+
+@dataclass(frozen=True)
 class Exemplar:
-    """A recognised exemplar, or a fostering record (status `fostering`), with its follow-up."""
+    """A recognised exemplar, a fostering record (status `fostering`) or a recognition the
+    council took back (status `revoked`, with its `revocation`), with its follow-up."""
 
     exemplar_id: str
     nomination_id: str
     unit_id: str
     year: int
     field: str
-    status: str  # recognized | fostering
+    status: str  # recognized | fostering | revoked
     title: str = ""
     nominee_name: str = ""
     nominee_kind: str | None = None
     level: str | None = None  # unit | ministry
     total: float | None = None
-    decision_ref: str | None = None
+    decision_ref: str | None = None  # as last corrected, like `level`
     # The system that recorded the council's decision, as its signature proved (trust registry name).
     recorded_by: str | None = None
     reviews: tuple[Review, ...] = ()
-    adopters: tuple[str, ...] = ()  # distinct units applying it, in the order they first did
+    adopters: tuple[str, ...] = ()  # distinct units applying it, in the order they first did (before any revocation)
     visits: tuple[Visit, ...] = ()
     study_visits: int = 0  # the service's running total
+    revocation: Revocation | None = None
+    corrections: int = 0  # corrections of the council's decision
 
     @property
     def latest(self) -> Review | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from reporting import labels
 from reporting.figures import LEVELS, OUTCOMES, TRENDS, Figures, top_models
-from reporting.model import Exemplar, ReportData
+from reporting.model import Exemplar, ReportData, Revocation
 from shared.vocabulary import Field
 
 TOTAL = "Tổng cộng"
@@ -19,7 +19,8 @@ class Column:
     header: str
     numeric: bool = False
     decimals: int = 0
-    csv_only: bool = False  # codes for spreadsheets and systems; the document shows the names
+    # Codes for spreadsheets and systems (the document shows the names), and free text too long for an A4 table.
+    csv_only: bool = False
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Table:
     rows: list[list] = field(default_factory=list)
     total: list | None = None  # a last row of totals, shown apart
     note: str | None = None
+    empty: str | None = None  # what the document says when there are no rows, if more than "no figures"
 
     def all_rows(self) -> list[list]:
         return self.rows + ([self.total] if self.total else [])
@@ -167,7 +169,7 @@ def _person(data: ReportData, staff_id: str) -> tuple[str, str]:
 
 
 def _recognition_row(r) -> list[int]:
-    return [*(r.levels.get(level, 0) for level in LEVELS), r.recognized, r.not_recognized, r.fostering]
+    return [*(r.levels.get(level, 0) for level in LEVELS), r.recognized, r.revoked, r.not_recognized, r.fostering]
 
 
 def _level(x: Exemplar) -> str:
@@ -176,11 +178,12 @@ def _level(x: Exemplar) -> str:
 
 def _recognitions(f: Figures) -> list[Table]:
     data = f.data
+    # "Bị thu hồi" sits before "Không công nhận": "Trong đó" qualifies the column just before it.
     columns = _ints(*(f"Công nhận {labels.LEVELS_INLINE_VI[level]}" for level in LEVELS), "Tổng số được công nhận",
-                    "Không công nhận", "Trong đó: tiếp tục bồi dưỡng")
+                    "Bị thu hồi", "Không công nhận", "Trong đó: tiếp tục bồi dưỡng")
     by_year = Table("recognitions_by_year", "Công nhận điển hình tiên tiến theo năm", [YEAR, *columns],
                     [[y, *_recognition_row(r)] for y, r in f.recognitions_by_year.items()],
-                    [TOTAL, *_recognition_row(f.recognitions)])
+                    [TOTAL, *_recognition_row(f.recognitions)], note=REVOKED_NOTE)
     by_field = Table("recognitions_by_field", "Công nhận theo lĩnh vực", [FIELD_CODE, FIELD, *columns],
                      [[code, labels.field_vi(code), *_recognition_row(r)] for code, r in _by_field(f.recognitions_by_field)])
     by_unit = Table("recognitions_by_unit", "Công nhận theo đơn vị", [UNIT_CODE, UNIT, *columns],
@@ -192,7 +195,32 @@ def _recognitions(f: Figures) -> list[Table]:
                       [[x.exemplar_id, x.year, x.title, x.nominee_name, _unit_name(data, x.unit_id),
                         labels.field_vi(x.field), _level(x), x.total, x.decision_ref or "", x.recorded_by or ""]
                        for x in f.exemplars])
-    return [by_year, by_field, by_unit, exemplars]
+    return [by_year, by_field, by_unit, exemplars, _revocations(f)]
+
+
+# A revoked document always carries its revocation; should one not, its row shows blanks, not an error.
+NO_REVOCATION = Revocation("", None, "")
+REVOKED_NOTE = ("Bị thu hồi: danh hiệu đã được công nhận rồi bị Hội đồng thu hồi (tính đến thời điểm lập báo cáo); "
+                "không tính vào số được công nhận.")
+
+
+def _revocations(f: Figures) -> Table:
+    data, rows = f.data, []
+    for x in f.revocations:
+        rev = x.revocation or NO_REVOCATION
+        rows.append([x.exemplar_id, x.year, x.title, x.nominee_name, _unit_name(data, x.unit_id), _level(x),
+                     x.decision_ref or "", rev.ref, labels.date(rev.revoked_on), rev.ground, labels.ground_vi(rev.ground),
+                     rev.reason, len(x.adopters), len(rev.uncounted)])
+    return Table("revocations", "Danh hiệu bị thu hồi",
+                 [EXEMPLAR_CODE, YEAR, MODEL, NOMINEE, UNIT, Column("Cấp công nhận"), Column("Quyết định công nhận"),
+                  Column("Quyết định thu hồi"), Column("Ngày thu hồi"), Column("Mã căn cứ", csv_only=True),
+                  Column("Căn cứ thu hồi"), Column("Lý do", csv_only=True),
+                  *_ints("Số đơn vị áp dụng trước ngày thu hồi"),
+                  Column("Số đơn vị áp dụng từ ngày thu hồi", numeric=True, csv_only=True)],
+                 rows, empty="Không có danh hiệu nào bị thu hồi.",
+                 note="Danh hiệu bị thu hồi theo Luật Thi đua, khen thưởng năm 2022 không còn được tính là điển hình "
+                      "tiên tiến: không có trong danh sách được công nhận, việc theo dõi, mức độ nhân rộng và đề xuất "
+                      "tôn vinh. Đơn vị áp dụng mô hình từ ngày thu hồi không được tính.")
 
 
 def _follow_up(f: Figures) -> list[Table]:

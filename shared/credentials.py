@@ -51,6 +51,8 @@ ACTING: dict[str, tuple[str | None, str | None]] = {
     "evaluation.comment_posted": ("evaluator_id", None),
     "evaluation.discussion_time_up": (None, None),  # the evaluations service's own clock
     "council.decision_recorded": (None, None),
+    "council.revocation_recorded": (None, None),
+    "council.correction_recorded": (None, None),
     "exemplar.review_reported": ("reported_by", None),
     "exemplar.replication_reported": ("reported_by", "adopting_unit_id"),
     "exemplar.visit_reported": (None, "visiting_unit_id"),

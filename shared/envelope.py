@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from shared import personal
 from shared.events import BY_TYPE, Payload, ce_type, short_type
+from shared.personal import Keys
 
 SPEC_VERSION = "1.0"
 JSON = "application/json"
@@ -125,8 +127,9 @@ def new_event(data: Payload, *, key: str, source: str, subject: str | None = Non
                  subject=subject or key, time=time or dt.datetime.now(dt.UTC))
 
 
-def encode(event: Event) -> tuple[bytes, bytes, dict[str, str]]:
-    """Binary content mode: (key, value = data JSON, headers)."""
+def encode(event: Event, keys: Keys | None = None) -> tuple[bytes, bytes, dict[str, str]]:
+    """Binary content mode: (key, value = data JSON, headers); with the persons' `keys`
+    (`shared.vault`), personal fields sealed under them."""
     headers = {
         "ce_specversion": SPEC_VERSION,
         "ce_id": event.id,
@@ -137,12 +140,20 @@ def encode(event: Event) -> tuple[bytes, bytes, dict[str, str]]:
     }
     if event.subject:
         headers["ce_subject"] = event.subject
-    return event.key.encode(), event.data.model_dump_json(exclude_none=True).encode(), headers
+    return event.key.encode(), _data(event, keys), headers
 
 
-def encode_structured(event: Event) -> tuple[bytes, bytes, dict[str, str]]:
+def _data(event: Event, keys: Keys | None) -> bytes:
+    """The payload's JSON; with `keys`, its personal fields sealed (shared/personal.py)."""
+    if keys is None or event.type not in personal.PERSONAL:
+        return event.data.model_dump_json(exclude_none=True).encode()
+    data = personal.seal(event.type, event.id, event.data.model_dump(mode="json", exclude_none=True), keys)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_structured(event: Event, keys: Keys | None = None) -> tuple[bytes, bytes, dict[str, str]]:
     """Structured content mode, as a unit system's CloudEvents SDK would send it (for tests and demos)."""
-    _, value, headers = encode(event)
+    _, value, headers = encode(event, keys)
     body = {name[3:]: val for name, val in headers.items() if name.startswith("ce_")}
     body["datacontenttype"] = JSON
     body["data"] = json.loads(value)
@@ -150,10 +161,12 @@ def encode_structured(event: Event) -> tuple[bytes, bytes, dict[str, str]]:
 
 
 def decode(key: bytes | None, value: bytes | None, headers: Headers | tuple, *,
-           received: Received | None = None) -> Event:
-    """Turn a Kafka record into an Event, or raise PoisonMessage saying why not."""
+           received: Received | None = None, keys: Keys | None = None) -> Event:
+    """Turn a Kafka record into an Event, or raise PoisonMessage saying why not. Sealed
+    personal fields open with the persons' `keys` (`personal.owners_in` names them); without
+    a person's key they read as erased."""
     try:
-        return _decode(key, value, headers, received)
+        return _decode(key, value, headers, received, keys or {})
     except PoisonMessage:
         raise
     except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError, MemoryError...: all poison
@@ -164,7 +177,8 @@ def record_size(record) -> int:
     return len(record.value or b"") + len(record.key or b"") + sum(len(n) + len(v or b"") for n, v in record.headers)
 
 
-def decode_record(record, *, now: dt.datetime, max_bytes: int | None, max_skew: dt.timedelta) -> Event:
+def decode_record(record, *, now: dt.datetime, max_bytes: int | None, max_skew: dt.timedelta,
+                  keys: Keys | None = None) -> Event:
     """A consumed record as an Event, admitted only if it is of bounded size (`max_bytes`, None
     for none) and not dated more than `max_skew` after its receive time. `now` is the
     consumer's clock; a rebuild passes the record's own time. The limits are settings
@@ -175,14 +189,15 @@ def decode_record(record, *, now: dt.datetime, max_bytes: int | None, max_skew: 
     stamped = dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC) if record.timestamp is not None else now
     at = min(stamped, now)
     event = decode(record.key, record.value, record.headers,
-                   received=Received(record.topic, record.partition, record.offset, at))
+                   received=Received(record.topic, record.partition, record.offset, at), keys=keys)
     if event.time > at + max_skew:
         raise PoisonMessage(f"CloudEvents time {event.time.isoformat()} is more than {max_skew} after the "
                             f"receive time {at.isoformat()}", CLOCK_SKEW)
     return event
 
 
-def _decode(key: bytes | None, value: bytes | None, headers: Headers | tuple, received: Received | None) -> Event:
+def _decode(key: bytes | None, value: bytes | None, headers: Headers | tuple, received: Received | None,
+            keys: Keys) -> Event:
     try:
         hdrs = {name.lower(): raw.decode("utf-8") for name, raw in headers if raw is not None}
     except UnicodeDecodeError as exc:
@@ -206,6 +221,11 @@ def _decode(key: bytes | None, value: bytes | None, headers: Headers | tuple, re
     name = short_type(attrs["type"])
     if name is None:
         raise PoisonMessage(f"unknown event type {attrs['type']!r}")
+    if name in personal.PERSONAL and b'"pd1:' in data:
+        try:
+            data = json.dumps(personal.unseal(name, json.loads(data), keys), ensure_ascii=False).encode()
+        except personal.Unreadable as exc:
+            raise PoisonMessage(f"invalid {name} payload: {exc}") from exc
     try:
         payload = BY_TYPE[name].model_validate_json(data)
     except ValidationError as exc:

@@ -44,7 +44,9 @@ from shared.outages import OUTAGES, REFUSED_RECORDS
 from shared.progress import PROGRESS, STALLED_AFTER
 from shared.settings import ServiceSettings
 from shared.topics import DIRECTORY, INTAKES, OUTSIDE_WRITERS, dlq
+from shared.personal import Keys
 from shared.unit_of_work import Conflict, Decider, Documents, Outcome, UnitOfWork
+from shared.vault import SIZING_KEYS, Vault, keys_to_open, keys_to_seal
 
 log = logging.getLogger("exemplars.kafka")
 
@@ -110,11 +112,12 @@ def make_broker(settings: ServiceSettings, client_id: str, middlewares: Sequence
 
 
 def outgoing(topic: str, events: Iterable[Event], signer: Signer, origin: Any = None,
-             actor: str | None = None) -> list[Outgoing]:
-    """Signed records; with `actor`, signed as acting for that person (the workspace)."""
+             actor: str | None = None, keys: Keys | None = None) -> list[Outgoing]:
+    """Signed records; with `actor`, signed as acting for that person (the workspace); with
+    the persons' `keys` (`vault.keys_to_seal`), their personal fields sealed."""
     result = []
     for event in events:
-        key, value, headers = envelope.encode(event)
+        key, value, headers = envelope.encode(event, keys)
         result.append(Outgoing(topic, key, value, signer.headers(headers, value, actor), origin))
     return result
 
@@ -173,22 +176,23 @@ async def publish_answers(broker: KafkaBroker, answers: list[Outgoing], service:
 
 
 def subscribe_units(broker: KafkaBroker, service: str, decider: Decider, documents: Documents,
-                    settings: ServiceSettings, credentials: Credentials,
+                    settings: ServiceSettings, credentials: Credentials, vault: Vault | None,
                     gates: Mapping[str, Callable[[], Awaitable[None]]] | None = None) -> UnitOfWork:
     """Every subscription `shared.groups` lists for `service`, each batch one unit of work of
     `decider` (its `routes()` says which types each topic carries) over `documents`, every
-    record verified by `credentials` first and every answer signed with them.
-    `gates`: per topic, what its batches wait for first (`directory_first`)."""
+    record verified by `credentials` first and every answer signed with them, personal fields
+    opened and sealed with the `vault`'s keys. `gates`: per topic, what its batches wait for
+    first (`directory_first`)."""
     output_topic = groups.OUTPUT_TOPICS.get(service)  # None: a projection only, it answers nothing
 
     def sendable(events: list[Event]) -> None:  # an answer too large is its input's fate, before any write
-        _sendable(outgoing(output_topic, events, credentials.signer), settings)
+        _sendable(outgoing(output_topic, events, credentials.signer, keys=SIZING_KEYS), settings)
 
     unit = UnitOfWork(documents, decider, check=sendable)
     routes = decider.routes()
     for sub in groups.of_service(service):
         subscribe(broker, sub.topic, service=service, name=sub.name, handlers=routes[sub.topic], unit=unit,
-                  output_topic=output_topic, settings=settings, credentials=credentials,
+                  output_topic=output_topic, settings=settings, credentials=credentials, vault=vault,
                   ignore_unhandled=sub.ignore_unhandled, gate=(gates or {}).get(sub.topic))
     return unit
 
@@ -220,6 +224,7 @@ def subscribe(
     output_topic: str | None,
     settings: ServiceSettings,
     credentials: Credentials,
+    vault: Vault | None,
     ignore_unhandled: bool,
     gate: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
@@ -233,11 +238,12 @@ def subscribe(
 
     intake_limit = settings.kafka_max_intake_record_bytes if topic in OUTSIDE_WRITERS else None
 
-    def decode(record) -> Event | Outgoing | None:
+    def decode(record, keys: Keys) -> Event | Outgoing | None:
         """The record's event, or its dead letter, or None when it is none of ours."""
         try:
             event = envelope.decode_record(record, now=dt.datetime.now(dt.UTC), max_bytes=intake_limit,
-                                           max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds))
+                                           max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds),
+                                           keys=keys)
             if event.type in handlers or not ignore_unhandled:  # what is ignored is never read
                 event = replace(event, sender=credentials.authenticator.check(record, event))
         except PoisonMessage as exc:
@@ -256,19 +262,22 @@ def subscribe(
         results: list[Outgoing] = []
         events: list[Event] = []
         origins = []
+        opening = await keys_to_open(vault, (r.value for records in by_partition.values() for r in records))
         for records in by_partition.values():
             for record in records:
                 with logs.about(topic=record.topic, partition=record.partition, offset=record.offset,
                                 **_header_ids(record)):
-                    decoded = decode(record)
+                    decoded = decode(record, opening)
                 if isinstance(decoded, Event):
                     events.append(decoded)
                     origins.append(record)
                 elif decoded is not None:
                     results.append(decoded)
-        for record, outcome in zip(origins, await run_unit(events, by_partition), strict=True):
+        outcomes = await run_unit(events, by_partition)
+        sealing = await keys_to_seal(vault, (e for o in outcomes if o.error is None for e in o.publish))
+        for record, outcome in zip(origins, outcomes, strict=True):
             if outcome.error is None:
-                results.extend(outgoing(output_topic, outcome.publish, credentials.signer, origin=record))
+                results.extend(outgoing(output_topic, outcome.publish, credentials.signer, origin=record, keys=sealing))
                 continue
             with logs.about(topic=record.topic, partition=record.partition, offset=record.offset,
                             event_id=outcome.event.id, event_type=outcome.event.type):

@@ -33,6 +33,9 @@ class ServiceSettings(KafkaSecurity):  # the Kafka principal and TLS: shared/kaf
     max_future_skew_seconds: float = 300.0
     mongo_uri: str = f"mongodb://127.0.0.1:27017/?{LOCAL_MONGO_OPTIONS}"
     mongo_database: str = "exemplars"
+    # The key store of personal data (shared/vault.py): a database of its own, shared by the
+    # services, so that erasing a person's key reaches every copy of their data at once.
+    keys_database: str = "exemplars_keys"
     # The service's own MongoDB user (compose creates one per service, with readWrite on its
     # database only); the password from a file, as a Docker secret gives it.
     mongo_username: str | None = None

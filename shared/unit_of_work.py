@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared import envelope
+from shared import envelope, personal
 from shared.envelope import Event
 from shared.trust import NOT_AUTHORIZED
 
@@ -81,8 +81,9 @@ Needs = Mapping[str, Iterable[Any]]  # collection -> ids
 @dataclass(frozen=True)
 class Where:
     """Every document of `collection` whose `field` holds one of `values` (for a list field: any
-    of them); every document of it when `field` is None. The one query shape both stores
-    answer, so neither has to interpret anyone's filters."""
+    of them); every document of it when `field` is None. A dotted `field` reaches into
+    subdocuments and lists of them (`sheets.evaluator_id`), as MongoDB's does. The one query
+    shape both stores answer, so neither has to interpret anyone's filters."""
 
     collection: str
     field: str | None = None
@@ -91,10 +92,11 @@ class Where:
     def matches(self, doc: dict) -> bool:
         if self.field is None:
             return True
-        value = doc.get(self.field)
-        if isinstance(value, list):
-            return any(v in self.values for v in value)
-        return value in self.values
+        found: list = [doc]
+        for name in self.field.split("."):
+            items = [i for node in found for i in (node if isinstance(node, list) else [node])]
+            found = [item[name] for item in items if isinstance(item, dict) and name in item]
+        return any(v in self.values for value in found for v in (value if isinstance(value, list) else [value]))
 
 
 class NotLoaded(Exception):
@@ -160,6 +162,7 @@ class View:
         self._derived: dict[tuple[Where, Callable], tuple[int, Any]] = {}
         self._read_at: dict[tuple[str, Any], int | None] = {}
         self._changed: dict[tuple[str, Any], None] = {}  # in order of first change
+        self._existed: set[tuple[str, Any]] = set()  # read from the store (a revision or none)
         self._queried: set[Where] = set()
 
     def get(self, collection: str, doc_id: Any) -> dict | None:
@@ -232,6 +235,8 @@ class View:
                     doc = found.get(collection, {}).get(doc_id)
                     self._set(key, doc)
                     self._read_at[key] = doc.get(REVISION) if doc else None
+                    if doc is not None:
+                        self._existed.add(key)
 
     def apply(self, changes: Iterable[Change]) -> None:
         for change in changes:
@@ -252,8 +257,10 @@ class View:
         result = []
         for key in self._changed:
             doc, expected = self._docs[key], self._read_at[key]
-            if doc is None and expected is None:
+            if doc is None and expected is None and key not in self._existed:
                 continue  # created and deleted within the batch
+            # (a stored document written without a revision, as the workspace's pages write
+            # theirs, is read with none: its deletion is still a write)
             result.append(Write(key[0], key[1], expected, doc))
         return result
 
@@ -403,9 +410,11 @@ _MAX_LATE_LOADS = 8
 
 def answer_document(event: Event, publish: list[Event]) -> dict[str, Any]:
     """An input's answer, under its key, for good, with who sent the input: the producer
-    and key that signed it, the sender's `time` and the broker's receive time."""
-    doc = {"_id": event.dedup_key, "output": [envelope.to_document(e) for e in publish], "at": event.time,
-           "received_at": event.received_at}
+    and key that signed it, the sender's `time` and the broker's receive time; and whose
+    personal fields it holds (`persons`), which an erasure finds the answers to clear by."""
+    output = [envelope.to_document(e) for e in publish]
+    doc = {"_id": event.dedup_key, "output": output, "at": event.time, "received_at": event.received_at,
+           "persons": sorted(set().union(*(personal.owners_of(d["type"], d["data"]) for d in output)))}
     if event.sender is not None:
         doc["sender"] = event.sender.as_document()
     return doc

@@ -114,6 +114,21 @@ class RecognitionLevel(StrEnum):
 LEVEL_NAMES_VI: dict[RecognitionLevel, str] = {RecognitionLevel.UNIT: "cấp đơn vị", RecognitionLevel.MINISTRY: "cấp Bộ"}
 
 
+class RevocationGround(StrEnum):
+    """Why the Law on Emulation and Commendation 2022 takes a title back (the reward is recovered)."""
+
+    FRAUD = "fraud"  # gian dối trong kê khai thành tích
+    FALSE_DOCUMENTS = "false_documents"  # làm giả hồ sơ, giấy tờ
+    UNLAWFUL_APPRAISAL = "unlawful_appraisal"  # xét duyệt, thẩm định, đề nghị trái pháp luật
+
+
+GROUND_NAMES_VI: dict[RevocationGround, str] = {
+    RevocationGround.FRAUD: "gian dối trong kê khai thành tích",
+    RevocationGround.FALSE_DOCUMENTS: "làm giả hồ sơ, giấy tờ",
+    RevocationGround.UNLAWFUL_APPRAISAL: "xét duyệt, thẩm định, đề nghị khen thưởng trái pháp luật",
+}
+
+
 class Trend(StrEnum):
     MAINTAINED = "maintained"  # duy trì
     GROWING = "growing"  # phát triển

@@ -17,6 +17,7 @@ from deploy.processes import ManagedProcess
 from deploy.stack import EmbeddedStack, StackConfig
 from shared import envelope, topics
 from shared.envelope import Event, PoisonMessage
+from shared.vault import MongoVault, keys_to_open
 
 
 @pytest.fixture(scope="session")
@@ -48,11 +49,14 @@ async def mongo(stack) -> AsyncMongoClient:
 
 
 class TopicLog:
-    """Everything published on a topic since offset 0, read by an independent consumer."""
+    """Everything published on a topic since offset 0, read by an independent consumer, with
+    personal fields opened by the keys of the stack's key store as records arrive."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, vault: MongoVault | None = None) -> None:
         self.topic = topic
         self.records: list = []
+        self.vault = vault
+        self.keys: dict = {}
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
         self._task: asyncio.Task | None = None
 
@@ -68,18 +72,21 @@ class TopicLog:
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
             for records in batches.values():
+                self.keys.update(await keys_to_open(self.vault, (r.value for r in records)))
                 self.records.extend(records)
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
         await self._consumer.stop()
+        if self.vault is not None:
+            await self.vault.close()
 
     def events(self) -> list[Event]:
         result = []
         for record in list(self.records):
             try:
-                result.append(envelope.decode(record.key, record.value, record.headers))
+                result.append(envelope.decode(record.key, record.value, record.headers, keys=self.keys))
             except PoisonMessage:
                 pass
         return result
@@ -102,7 +109,7 @@ async def topic_log(stack):
 
     async def get(topic: str) -> TopicLog:
         if topic not in logs:
-            logs[topic] = await TopicLog(stack.config.bootstrap, topic).start()
+            logs[topic] = await TopicLog(stack.config.bootstrap, topic, stack.vault()).start()
         return logs[topic]
 
     yield get

@@ -7,7 +7,9 @@
 // MONGO_REPLICA_SET and MONGO_REPLICA_HOST come from the container's environment; the host
 // is the name the services connect to (mongodb://mongo:27017/?replicaSet=rs0).
 // MONGO_SERVICE_USERS lists "user:database" pairs; each user's password is the secret
-// /run/secrets/<user>_mongo_password, and its only role is readWrite on its database.
+// /run/secrets/<user>_mongo_password, and its only roles are readWrite on its database and on
+// the key store of personal data (MONGO_KEYS_DATABASE, shared/vault.py), which every service
+// reads and writes.
 const fs = require("fs");
 const replSet = process.env.MONGO_REPLICA_SET || "rs0";
 const member = process.env.MONGO_REPLICA_HOST || "mongo:27017";
@@ -44,12 +46,15 @@ if (!initiated()) {
 
 function ensureServiceUsers() {
   const admin = db.getSiblingDB("admin");
+  const keys = process.env.MONGO_KEYS_DATABASE || "exemplars_keys";
   for (const pair of (process.env.MONGO_SERVICE_USERS || "").split(",").filter(Boolean)) {
     const [user, database] = pair.split(":");
-    const roles = [{ role: "readWrite", db: database }];
+    const roles = [{ role: "readWrite", db: database }, { role: "readWrite", db: keys }];
     if (admin.getUser(user) === null) {
-      print(`creating user ${user} (readWrite on ${database})`);
+      print(`creating user ${user} (readWrite on ${database} and ${keys})`);
       admin.createUser({ user: user, pwd: secret(`${user}_mongo_password`), roles: roles });
+    } else {
+      admin.grantRolesToUser(user, roles); // users made before the key store existed
     }
   }
 }

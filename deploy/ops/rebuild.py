@@ -31,6 +31,7 @@ from shared.lag import LagProbe
 from shared.replay import Answers, Difference, Logged, compare
 from shared.topics import OUTSIDE_WRITERS, dlq
 from shared.trust import ReloadingRegistry
+from shared.vault import MongoVault, Vault, keys_to_open
 
 log = logging.getLogger("exemplars.rebuild")
 
@@ -105,7 +106,9 @@ async def committed_bounds(settings, service: str) -> dict[TopicPartition, int]:
         await probe.close()
 
 
-async def read_log(settings, service: str) -> ServiceLog:
+async def read_log(settings, service: str, vault: Vault) -> ServiceLog:
+    """The service's inputs and answers, personal fields opened with the key store as the live
+    consumer opens them: an erased person reads as erased, in the rebuild as live."""
     bootstrap = settings.kafka_bootstrap_servers
     bounds = await committed_bounds(settings, service)
     inputs: list[Logged] = []
@@ -119,7 +122,9 @@ async def read_log(settings, service: str) -> ServiceLog:
         for topic in sorted({tp.topic for tp in bounds}):
             ranges = {tp.partition: (0, end) for tp, end in bounds.items() if tp.topic == topic}
             limit = settings.kafka_max_intake_record_bytes if topic in OUTSIDE_WRITERS else None
-            for record in await reader.read_ranges(topic, ranges):
+            records = await reader.read_ranges(topic, ranges)
+            keys = await keys_to_open(vault, (r.value for r in records))
+            for record in records:
                 if (record.topic, record.partition, record.offset) in dead:
                     undecodable += 1  # its fate was a dead letter: never part of the projection
                     continue
@@ -127,16 +132,19 @@ async def read_log(settings, service: str) -> ServiceLog:
                 try:
                     # The consumer's admission, judged at the record's own time as it was live.
                     event = envelope.decode_record(record, now=at, max_bytes=limit,
-                                                   max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds))
+                                                   max_skew=dt.timedelta(seconds=settings.max_future_skew_seconds),
+                                                   keys=keys)
                     event = replace(event, sender=authenticator.check(record, event))
                 except PoisonMessage:
                     undecodable += 1
                     continue
                 inputs.append(Logged(topic, record.partition, record.offset, at, event))
         published = []
-        for record in await reader.read(groups.OUTPUT_TOPICS[service]):
+        records = await reader.read(groups.OUTPUT_TOPICS[service])
+        keys = await keys_to_open(vault, (r.value for r in records))
+        for record in records:
             try:
-                published.append(envelope.decode(record.key, record.value, record.headers))
+                published.append(envelope.decode(record.key, record.value, record.headers, keys=keys))
             except PoisonMessage:
                 undecodable += 1
     return ServiceLog(service, inputs, Answers.of(published), bounds, undecodable)
@@ -170,7 +178,7 @@ async def rebuild(service: str, settings, client: AsyncMongoClient, into: str) -
     if await target.list_collection_names():
         raise RebuildRefused(f"database {into} is not empty: drop it or choose another with --into")
     started = time.perf_counter()
-    service_log = await read_log(settings, service)
+    service_log = await read_log(settings, service, MongoVault.connect(client, settings.keys_database))
     read = time.perf_counter()
     documents = await importlib.import_module(SERVICES[service][0]).rebuild(
         service_log.inputs, service_log.answers, settings)

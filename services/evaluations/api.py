@@ -13,8 +13,8 @@ Who reads what (shared/readers.py):
 - a divergent panel's discussion: its dates and size to every reader of the evaluation; what
   was said to its members, and to the others once the panel is done, by whom only where the
   names are shown;
-- recognised exemplars: anyone signed in (they are published to every unit); fostering
-  records: the programme's readers and the unit.
+- recognised exemplars, and revoked ones: anyone signed in (a recognition was published to
+  every unit, and so is its revocation); fostering records: the programme's readers and the unit.
 
 An exemplar's follow-up history can be long (every study visit is a report): its page shows
 the totals and the latest `HISTORY_SHOWN` reports of each kind, oldest first; the whole
@@ -45,6 +45,7 @@ class HistoryKind(StrEnum):
 
 # Panels and scores are shown once the panel is done; a cancelled evaluation never was.
 DONE = {Status.COMPLETED.value, Status.DECIDED.value}
+PUBLIC = {ExemplarStatus.RECOGNIZED.value, ExemplarStatus.REVOKED.value}
 
 
 def create_api(store: EvaluationStore, registry: CriteriaRegistry, access: ReadAccess, readiness: Readiness,
@@ -86,7 +87,7 @@ def create_api(store: EvaluationStore, registry: CriteriaRegistry, access: ReadA
                         status: ExemplarStatus = ExemplarStatus.RECOGNIZED,
                         limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
                         reader: Reader = Depends(access)) -> list[dict[str, Any]]:
-        units = None if status == ExemplarStatus.RECOGNIZED or reader.programme else reader.units
+        units = None if status.value in PUBLIC or reader.programme else reader.units
         docs = await store.find_exemplars(year=year, field=field.value if field else None,
                                           level=level.value if level else None, status=status.value,
                                           limit=limit, offset=offset, units=units)
@@ -94,7 +95,7 @@ def create_api(store: EvaluationStore, registry: CriteriaRegistry, access: ReadA
 
     async def readable_exemplar(exemplar_id: str, reader: Reader) -> dict[str, Any]:
         doc = await store.exemplar(exemplar_id)
-        if doc is None or not (doc["status"] == ExemplarStatus.RECOGNIZED.value or reader.reads_unit(doc["unit_id"])):
+        if doc is None or not (doc["status"] in PUBLIC or reader.reads_unit(doc["unit_id"])):
             raise not_found(reader, f"no exemplar or fostering record {exemplar_id}")
         return doc
 
@@ -105,6 +106,7 @@ def create_api(store: EvaluationStore, registry: CriteriaRegistry, access: ReadA
         for kind in HistoryKind:
             view[kind.value] = await store.history(exemplar_id, kind.value, limit=HISTORY_SHOWN, latest=True)
         view["fostering"] = doc["status"] == ExemplarStatus.FOSTERING.value
+        view["revoked"] = doc["status"] == ExemplarStatus.REVOKED.value
         view["history_shown"] = HISTORY_SHOWN
         return view
 

@@ -25,6 +25,7 @@ from shared.outages import until_available
 from shared.programme import load_programme
 from shared.readers import read_access
 from shared.schedule import publish_on_schedule
+from shared.vault import MongoVault
 
 SERVICE = "evaluations"
 DESCRIPTION = """The evaluations service: builds a panel for every accepted nomination (never from the
@@ -47,6 +48,7 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     clock = clock or clock_for(settings.clock_today)
 
     credentials = Credentials.from_settings(settings, SERVICE, SOURCE)  # refuses to start without them
+    vault = MongoVault.connect(client, settings.keys_database)  # the persons' keys (shared/personal.py)
     access = read_access(settings)  # likewise: reads are never open
 
     metrics = ServiceMetrics(SERVICE)
@@ -54,7 +56,8 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     lag = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     directory_read = kafka.directory_first(lag, settings, SERVICE)
     gates = {topic: directory_read for topic in (topics.NOMINATIONS, topics.EVALUATIONS_INTAKE)}
-    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, credentials, gates))
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, credentials, vault,
+                                              gates))
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.EVALUATIONS, title="evaluations.out",
                      description="Panels, reminders, results, recognitions, follow-up, and refused inputs.")

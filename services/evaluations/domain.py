@@ -1,6 +1,7 @@
-"""The evaluations rules: panels, scores, outcomes, decisions, reminders. No I/O.
+"""The evaluations rules: panels, scores, outcomes, reminders. No I/O.
 
-The follow-up of exemplars after the council is in `exemplar_rules`.
+The council's decisions, revocations and corrections are in `council_rules`; the follow-up
+of exemplars after the council in `exemplar_rules`.
 
 Dates come in as arguments (the triggering event's date, or the scheduler's clock), so
 replaying the log decides exactly what it decided the first time.
@@ -15,7 +16,7 @@ from enum import StrEnum
 
 from services.evaluations.criteria import CriteriaSet, GateCheck
 from shared.events import CriterionResult, Reason
-from shared.vocabulary import EvidenceKind, Field, Outcome, RecognitionLevel, Role
+from shared.vocabulary import EvidenceKind, Field, Outcome, Role
 
 EXEMPLAR_PREFIX = "EX-"
 
@@ -36,6 +37,7 @@ CANCELLABLE = (*SCORING, Status.COMPLETED)
 class ExemplarStatus(StrEnum):
     RECOGNIZED = "recognized"
     FOSTERING = "fostering"  # tiếp tục bồi dưỡng
+    REVOKED = "revoked"  # the council took the title back: its history stays readable
 
 
 class Code(StrEnum):
@@ -62,6 +64,13 @@ class Code(StrEnum):
     DATE_IN_FUTURE = "DATE_IN_FUTURE"
     NOT_IN_DISCUSSION = "NOT_IN_DISCUSSION"
     DISCUSSION_FULL = "DISCUSSION_FULL"
+    NOT_DECIDED = "NOT_DECIDED"
+    NOT_RECOGNIZED = "NOT_RECOGNIZED"
+    ALREADY_REVOKED = "ALREADY_REVOKED"
+    EXEMPLAR_REVOKED = "EXEMPLAR_REVOKED"
+    DATE_BEFORE_DECISION = "DATE_BEFORE_DECISION"
+    NOTHING_TO_CORRECT = "NOTHING_TO_CORRECT"
+    CORRECTIONS_FULL = "CORRECTIONS_FULL"
 
 
 def reason(code: Code, message: str) -> Reason:
@@ -379,37 +388,6 @@ def check_comment(*, nomination_id: str, status: Status | None, panel: Collectio
                         f"Cuộc thảo luận về đề cử {nomination_id} đã đủ {limit} ý kiến; hãy sửa phiếu chấm "
                         "hoặc chờ hết thời hạn thảo luận.")]
     return []
-
-
-# ---- council -------------------------------------------------------------------------------
-
-
-def check_decision(*, nomination_id: str, status: Status | None, recognized: bool,
-                   level: RecognitionLevel | None, gates: Mapping[str, bool],
-                   gate_names: Mapping[str, str]) -> list[Reason]:
-    """The council decides on a completed evaluation only, once."""
-    if status is None:
-        return [reason(Code.UNKNOWN_NOMINATION, f"Không có đợt đánh giá nào cho đề cử {nomination_id}.")]
-    if status is Status.CANCELLED:
-        return [reason(Code.EVALUATION_CANCELLED, f"Việc đánh giá đề cử {nomination_id} đã bị hủy.")]
-    if status is Status.DECIDED:
-        return [reason(Code.ALREADY_DECIDED, f"Đề cử {nomination_id} đã có quyết định của Hội đồng.")]
-    if status is not Status.COMPLETED:
-        return [reason(Code.EVALUATION_NOT_COMPLETED,
-                        f"Hội đồng đánh giá chưa chấm xong đề cử {nomination_id}; chưa thể ghi nhận quyết định.")]
-    reasons = []
-    if recognized and level is None:
-        reasons.append(reason(Code.LEVEL_REQUIRED,
-                               "Quyết định công nhận phải ghi rõ cấp công nhận (cấp đơn vị hoặc cấp Bộ)."))
-    if recognized and (failed := [gate_names.get(g, g) for g, ok in gates.items() if not ok]):
-        reasons.append(reason(Code.GATE_FAILED,
-                               f"Không thể công nhận vì đề cử không đạt điều kiện bắt buộc: {', '.join(failed)}."))
-    return reasons
-
-
-def opens_fostering(recognized: bool, outcome: Outcome) -> bool:
-    """A candidate the panel scored high enough, not recognised (yet), is fostered and followed."""
-    return not recognized and outcome is not Outcome.NOT_RECOGNIZED
 
 
 # ---- reminders -----------------------------------------------------------------------------

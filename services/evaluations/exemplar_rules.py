@@ -3,11 +3,14 @@
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from services.evaluations.domain import Code, ExemplarStatus, reason
 from shared.events import Reason
 from shared.events.evaluations import REVIEW_PERIOD
 from shared.vocabulary import Trend
+
+T = TypeVar("T", dt.date, dt.datetime)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ def check_review(*, exemplar_id: str, exemplar: Exemplar | None, period: str,
     """Reviews follow both recognised exemplars and fostered candidates."""
     if exemplar is None:
         return [_unknown_exemplar(exemplar_id)]
+    if exemplar.status is ExemplarStatus.REVOKED:
+        return [_revoked(exemplar_id, "báo cáo kiểm tra")]
     reasons = []
     match = REVIEW_PERIOD.match(period)
     if match is None:
@@ -71,6 +76,8 @@ def _check_other_unit(exemplar_id: str, exemplar: Exemplar | None, unit_id: str,
     """Replications and study visits: by another registered unit, active that day, of a recognised exemplar."""
     if exemplar is None:
         return [_unknown_exemplar(exemplar_id)]
+    if exemplar.status is ExemplarStatus.REVOKED:
+        return [_revoked(exemplar_id, activity)]
     reasons = []
     if exemplar.status is not ExemplarStatus.RECOGNIZED:
         reasons.append(reason(Code.EXEMPLAR_NOT_RECOGNIZED,
@@ -92,6 +99,15 @@ def adopters_after(existing: Iterable[str], new: Iterable[str]) -> list[str]:
     return list(dict.fromkeys([*existing, *new]))
 
 
+def first_days(known: Mapping[str, T], units: Iterable[str], on: T) -> dict[str, T]:
+    """The first day each unit applied the model: a revocation counts only the units before it."""
+    days = dict(known)
+    for unit_id in units:
+        if unit_id not in days or on < days[unit_id]:
+            days[unit_id] = on
+    return days
+
+
 def study_visits_total(reported: int, recorded_visits: int) -> int:
     """Reviews count a period's visits (`reported`: their sum over periods, each period's latest
     report), visit reports record them one by one: the two describe the same visits, so the
@@ -107,6 +123,11 @@ def _unknown_exemplar(exemplar_id: str) -> Reason:
 def _own_unit(unit_id: str, activity: str) -> Reason:
     return reason(Code.OWN_UNIT,
                    f"Đơn vị {unit_id} là đơn vị của chính điển hình; không tính là {activity}.")
+
+
+def _revoked(exemplar_id: str, activity: str) -> Reason:
+    return reason(Code.EXEMPLAR_REVOKED,
+                   f"Danh hiệu của {exemplar_id} đã bị thu hồi; không ghi nhận thêm {activity} cho mô hình này.")
 
 
 def _unknown_unit(unit_id: str) -> Reason:

@@ -57,9 +57,11 @@ def review_reported(view: View, event: Event) -> Decision:
     reported = doc["review_visits"] + rep.study_visits - (previous["study_visits"] if previous else 0)
     adopters = rules.adopters_after(doc["adopters"], rep.new_adopting_units)
     visits = rules.study_visits_total(reported, doc["visits_count"])
-    exemplar = {**doc, "adopters": adopters, "review_visits": reported, "study_visits": visits,
-                "reviews_count": doc["reviews_count"] + (0 if previous else 1), "trend": rep.trend.value,
-                "needs_support": needs, "last_review": rep.period, "updated_at": event.time}
+    # A review says which period a unit started in, not the day: the day the review arrived.
+    first_days = rules.first_days(doc.get("adopted_on", {}), rep.new_adopting_units, day(event.received_at.date()))
+    exemplar = {**doc, "adopters": adopters, "adopted_on": first_days, "review_visits": reported,
+                "study_visits": visits, "reviews_count": doc["reviews_count"] + (0 if previous else 1),
+                "trend": rep.trend.value, "needs_support": needs, "last_review": rep.period, "updated_at": event.time}
     output = [derived(make(ReviewRecorded, exemplar_id=doc["_id"], unit_id=doc["unit_id"], title=doc["title"],
                            period=rep.period, influence=rep.influence, trend=rep.trend,
                            adopting_units=len(adopters), study_visits=visits, needs_support=needs),
@@ -88,7 +90,9 @@ def replication_reported(view: View, event: Event) -> Decision:
     replicated = make(ExemplarReplicated, exemplar_id=doc["_id"], unit_id=doc["unit_id"], title=doc["title"],
                       adopting_unit_id=rep.adopting_unit_id, distinct_units=len(adopters),
                       new_unit=rep.adopting_unit_id not in doc["adopters"])
-    exemplar = {**doc, "adopters": adopters, "replications_count": n, "updated_at": event.time}
+    first_days = rules.first_days(doc.get("adopted_on", {}), [rep.adopting_unit_id], day(rep.applied_on))
+    exemplar = {**doc, "adopters": adopters, "adopted_on": first_days, "replications_count": n,
+                "updated_at": event.time}
     return Decision.of(Put(EXEMPLARS, exemplar), Put(REPLICATIONS, entry),
                        publish=[derived(replicated, event, doc["_id"])])
 

@@ -1,4 +1,5 @@
-"""The evaluation's life: panel, recusals, council, cancellation (scores, discussion and completion: `scoring`).
+"""The evaluation's life: panel, recusals, cancellation (scores, discussion and completion: `scoring`;
+the council's decisions, corrections and revocations: `council`; a person's erasure: `erasure`).
 
 No I/O here: `shared.unit_of_work` loads what `needs` names, runs `decide` per event and
 commits (the documents are listed in `decisions.py`). `routes()` is every event type this
@@ -14,7 +15,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from services.evaluations import domain, follow_up, scoring
+from services.evaluations import council, domain, erasure, follow_up, scoring
 from services.evaluations.criteria import CriteriaRegistry
 from services.evaluations.decisions import (
     EVALUATIONS,
@@ -44,7 +45,6 @@ from services.evaluations.domain import (
     Status,
     Thresholds,
 )
-from services.evaluations.follow_up import new_exemplar
 from services.evaluations.scoring import recused_of, status_of
 from shared import topics
 from shared.days import date, day
@@ -52,19 +52,20 @@ from shared.envelope import Event, signed_by
 from shared.events import (
     CommentPosted,
     ConflictDeclared,
+    CorrectionRecorded,
     CouncilDecisionRecorded,
     DiscussionTimeUp,
     EvaluationCancelled,
     EvaluatorReplaced,
-    ExemplarNotRecognized,
-    ExemplarRecognized,
     NominationAccepted,
     NominationWithdrawn,
     PanelAssigned,
     PanelIncomplete,
+    PersonErased,
     Reason,
     ReplicationReported,
     ReviewReported,
+    RevocationRecorded,
     ScoreSubmitted,
     StaffRegistered,
     StaffRemoved,
@@ -73,7 +74,7 @@ from shared.events import (
 )
 from shared.programme import EvaluationPolicy
 from shared.unit_of_work import NOTHING, QUERIES, Decision, Needs, Put, View
-from shared.vocabulary import EvidenceKind, Field, NomineeKind, Outcome
+from shared.vocabulary import EvidenceKind, Field, NomineeKind
 
 
 class Select(Protocol):
@@ -105,14 +106,16 @@ class Evaluations:
                 "evaluation.conflict_declared": self.conflict_declared,
                 "evaluation.comment_posted": scoring.comment_posted,
                 "evaluation.discussion_time_up": scoring.discussion_time_up,
-                "council.decision_recorded": self.council_decision,
+                "council.decision_recorded": council.decision_recorded,
+                "council.revocation_recorded": council.revocation_recorded,
+                "council.correction_recorded": council.correction_recorded,
                 "exemplar.review_reported": follow_up.review_reported,
                 "exemplar.replication_reported": follow_up.replication_reported,
                 "exemplar.visit_reported": follow_up.visit_reported,
             },
             topics.NOMINATIONS: {"nomination.accepted": self.accepted, "nomination.withdrawn": self.withdrawn},
             topics.DIRECTORY: {"unit.registered": self.unit_registered, "staff.registered": self.staff_registered,
-                               "staff.removed": self.staff_removed},
+                               "staff.removed": self.staff_removed, "person.erased": erasure.person_erased},
         }
 
     def needs(self, event: Event) -> Needs:
@@ -128,8 +131,8 @@ class Evaluations:
                 return {EVALUATIONS: [data.nomination_id]}
             case DiscussionTimeUp():
                 return {EVALUATIONS: [data.nomination_id], QUERIES: {ALL_LOADS}}
-            case CouncilDecisionRecorded():
-                return {EVALUATIONS: [data.nomination_id], EXEMPLARS: [domain.exemplar_id(data.nomination_id)]}
+            case CouncilDecisionRecorded() | RevocationRecorded() | CorrectionRecorded():
+                return council.needs(data.nomination_id)
             case ReviewReported():
                 return {EXEMPLARS: [data.exemplar_id], REVIEWS: [review_id(data.exemplar_id, data.period)],
                         QUERIES: {DIRECTORY_UNITS}}
@@ -141,6 +144,8 @@ class Evaluations:
                 return {UNITS: [data.unit_id]}
             case StaffRegistered() | StaffRemoved():
                 return {STAFF: [data.staff_id], QUERIES: PANEL_READS | {STILL_SCORING}}
+            case PersonErased():  # moves no panel: their fields only (`erasure`)
+                return erasure.needs(data.staff_id)
         return {}
 
     def __post_init__(self) -> None:
@@ -173,6 +178,7 @@ class Evaluations:
         doc = {
             "_id": nom.nomination_id, "unit_id": nom.unit_id, "year": nom.year, "field": Field(nom.field).value,
             "nominee_kind": NomineeKind(nom.nominee.kind).value, "nominee_name": nom.nominee.name,
+            "nominee_staff_id": nom.nominee.staff_id,
             "excluded_staff": sorted({nom.submitter_id, *([nom.nominee.staff_id] if nom.nominee.staff_id else [])}),
             "title": nom.title, "movement": nom.movement,
             "facts": {"evidence": sorted({EvidenceKind(e.kind).value for e in nom.evidence}),
@@ -214,42 +220,6 @@ class Evaluations:
             return refuse(event, reasons, subject=declared.nomination_id, sender=declared.evaluator_id)
         new, output = self._replace(pool(view), doc, declared.evaluator_id, declared.reason, event)
         return Decision.of(Put(EVALUATIONS, new), publish=output)
-
-    def council_decision(self, view: View, event: Event) -> Decision:
-        dec: CouncilDecisionRecorded = event.data
-        nid = dec.nomination_id
-        doc = view.get(EVALUATIONS, nid)
-        result = (doc or {}).get("result") or {}
-        gate_names = {g["id"]: g["name"] for g in doc["criteria"]["gates"]} if doc else {}
-        reasons = domain.check_decision(nomination_id=nid, status=status_of(doc), recognized=dec.recognized,
-                                        level=dec.level, gates=result.get("gates", {}), gate_names=gate_names)
-        if reasons:
-            return refuse(event, reasons, subject=nid)
-        exemplar_id = domain.exemplar_id(nid)
-        fostering = domain.opens_fostering(False, Outcome(result["outcome"]))
-        if dec.recognized:
-            data = make(
-                ExemplarRecognized, exemplar_id=exemplar_id, nomination_id=nid, unit_id=doc["unit_id"], year=doc["year"],
-                field=doc["field"], nominee_name=doc["nominee_name"], title=doc["title"], level=dec.level,
-                decision_ref=dec.decision_ref, total=result["total"])
-        else:
-            data = make(
-                ExemplarNotRecognized, exemplar_id=exemplar_id, nomination_id=nid, unit_id=doc["unit_id"], year=doc["year"],
-                title=doc["title"], decision_ref=dec.decision_ref, fostering=fostering)
-        decision = {"recognized": dec.recognized, "level": dec.level.value if dec.level and dec.recognized else None,
-                    "decision_ref": dec.decision_ref, "decided_on": day(dec.decided_on), "note": dec.note,
-                    "at": event.time, "received_at": event.received_at, "sender": signed_by(event)}
-        doc = {**doc, "status": Status.DECIDED.value, "decision": decision, "updated_at": event.time}
-        changes = [Put(EVALUATIONS, doc)]
-        if (dec.recognized or fostering) and view.get(EXEMPLARS, exemplar_id) is None:
-            status = domain.ExemplarStatus.RECOGNIZED if dec.recognized else domain.ExemplarStatus.FOSTERING
-            changes.append(Put(EXEMPLARS, new_exemplar({
-                "_id": exemplar_id, "nomination_id": nid, "unit_id": doc["unit_id"], "year": doc["year"],
-                "field": doc["field"], "nominee_kind": doc["nominee_kind"], "nominee_name": doc["nominee_name"],
-                "title": doc["title"], "movement": doc.get("movement"), "status": status.value,
-                "level": decision["level"], "decision_ref": dec.decision_ref, "decided_on": decision["decided_on"],
-                "total": result["total"], "outcome": result["outcome"], "decision_sender": signed_by(event)}, event)))
-        return Decision.of(*changes, publish=[derived(data, event, nid)])
 
     # ---- exemplars.directory ---------------------------------------------------------------
 

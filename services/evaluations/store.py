@@ -26,24 +26,29 @@ from services.evaluations.decisions import (
     review_id,
 )
 from services.evaluations.directory import SCORING_VALUES
+from services.evaluations.erasure import EVALUATION_FIELDS
 from services.evaluations.domain import Status
 from shared import envelope
 from shared.days import day
 from shared.documents import MongoDocuments
 from shared.envelope import Event
 from shared.mongo import ensure_indexes
-from shared.unit_of_work import REVISION
+from shared.unit_of_work import ANSWERS, REVISION
 
 INDEXES = {
     EVALUATIONS: [IndexModel([("status", ASCENDING), ("deadline", ASCENDING)]), IndexModel([("panel", ASCENDING)]),
-                  IndexModel([("year", ASCENDING), ("unit_id", ASCENDING)])],
+                  IndexModel([("year", ASCENDING), ("unit_id", ASCENDING)]),
+                  # An erasure's queries (erasure.queries): where a person's fields were copied.
+                  *(IndexModel([(name, ASCENDING)]) for name in EVALUATION_FIELDS)],
     EXEMPLARS: [IndexModel([("year", ASCENDING), ("field", ASCENDING), ("level", ASCENDING)]),
-                IndexModel([("status", ASCENDING)])],
+                IndexModel([("status", ASCENDING)]), IndexModel([("nominee_staff_id", ASCENDING)])],
     STAFF: [IndexModel([("roles", ASCENDING)])],
     "notices": [IndexModel([("published", ASCENDING)]), IndexModel([("nomination_id", ASCENDING)])],
     REVIEWS: [IndexModel([("exemplar_id", ASCENDING), ("period", ASCENDING)])],
     REPLICATIONS: [IndexModel([("exemplar_id", ASCENDING), ("n", ASCENDING)])],
     VISITS: [IndexModel([("exemplar_id", ASCENDING), ("n", ASCENDING)])],
+    # An erasure's query: the answers holding the person's fields (shared.erasure.answers_of).
+    ANSWERS: [IndexModel([("persons", ASCENDING)])],
 }
 # An exemplar's history, one document per report: the collection and the order it is read in.
 HISTORY = {REVIEWS: "period", REPLICATIONS: "n", VISITS: "n"}

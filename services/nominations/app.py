@@ -22,6 +22,7 @@ from shared.outages import until_available
 from shared.programme import load_programme
 from shared.readers import read_access
 from shared.schedule import publish_on_schedule
+from shared.vault import MongoVault
 
 SERVICE = "nominations"
 DESCRIPTION = """The nominations service: checks each unit's nominations against the directory and the
@@ -39,6 +40,7 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
     clock = clock or clock_for(settings.clock_today)
 
     credentials = Credentials.from_settings(settings, SERVICE, SOURCE)  # refuses to start without them
+    vault = MongoVault.connect(client, settings.keys_database)  # the persons' keys (shared/personal.py)
     access = read_access(settings)  # likewise: reads are never open
 
     metrics = ServiceMetrics(SERVICE)
@@ -47,7 +49,8 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
     lag = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     directory_read = kafka.directory_first(lag, settings, SERVICE)
     gates = {topic: directory_read for topic in (topics.NOMINATIONS_INTAKE, topics.EVALUATIONS)}
-    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, credentials, gates))
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, credentials, vault,
+                                              gates))
     # Declared for the AsyncAPI document; publishing goes through kafka.publish.
     broker.publisher(topics.NOMINATIONS, title="nominations.out",
                      description="Answers to submissions and withdrawals, and quota shortfall notices.")

@@ -16,11 +16,12 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
     RECOGNIZED = "recognized"
     NOT_RECOGNIZED = "not_recognized"
+    REVOKED = "revoked"  # recognised, then the council took the title back
 
 
-# Statuses in which a nomination holds one of its unit's yearly places.
-HOLDS_QUOTA = (Status.ACCEPTED, Status.RECOGNIZED, Status.NOT_RECOGNIZED)
-DECIDED = (Status.RECOGNIZED, Status.NOT_RECOGNIZED)
+# Statuses in which a nomination holds one of its unit's yearly places: a revoked title used its place.
+HOLDS_QUOTA = (Status.ACCEPTED, Status.RECOGNIZED, Status.NOT_RECOGNIZED, Status.REVOKED)
+DECIDED = (Status.RECOGNIZED, Status.NOT_RECOGNIZED, Status.REVOKED)
 
 
 class Code(StrEnum):
@@ -115,7 +116,8 @@ def check_submission(sub: NominationSubmitted, ctx: SubmissionContext, programme
         ctx.nominee_staff is None or not ctx.nominee_staff.belongs_to(sub.unit_id)
     ):
         reasons.append(_reason(Code.NOMINEE_NOT_IN_UNIT,
-                               f"Cá nhân được đề cử ({sub.nominee.name}) không thuộc đơn vị {sub.unit_id}."))
+                               f"Cá nhân được đề cử (mã cán bộ {sub.nominee.staff_id}) không thuộc đơn vị "
+                               f"{sub.unit_id}."))
     if ctx.nominee_held_by is not None:
         reasons.append(nominee_taken(sub, ctx.nominee_held_by))
     if ctx.held_places >= programme.yearly_maximum:
@@ -124,8 +126,10 @@ def check_submission(sub: NominationSubmitted, ctx: SubmissionContext, programme
 
 
 def nominee_taken(sub: NominationSubmitted, other_id: str) -> Reason:
-    return _reason(Code.NOMINEE_ALREADY_NOMINATED,
-                   f"“{sub.nominee.name}” đã được đề cử trong năm {sub.year} (đề cử {other_id}).")
+    # A person is named by their staff id: a refusal is kept in the log, where only sealed
+    # fields can be erased (shared/personal.py); a collective's name is nobody's personal data.
+    who = f"Cán bộ mã {sub.nominee.staff_id}" if sub.nominee.staff_id else f"“{sub.nominee.name}”"
+    return _reason(Code.NOMINEE_ALREADY_NOMINATED, f"{who} đã được đề cử trong năm {sub.year} (đề cử {other_id}).")
 
 
 def quota_exceeded(sub: NominationSubmitted, held: int, maximum: int) -> Reason:
@@ -172,6 +176,7 @@ STATUS_NAMES_VI: dict[Status, str] = {
     Status.WITHDRAWN: "đã rút",
     Status.RECOGNIZED: "được công nhận",
     Status.NOT_RECOGNIZED: "không được công nhận",
+    Status.REVOKED: "bị thu hồi danh hiệu",
 }
 
 

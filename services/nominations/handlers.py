@@ -9,8 +9,12 @@ Documents (collection: id -> fields):
 - nominee_claims: "year:nominee key" -> the nomination that holds the nominee that year;
 - units: unit id -> its current version and every different version (`history`);
 - staff: staff id -> unit, name, roles, removed.
+
+A person's erasure (`person.erased`, `person_erased`) sets to "đã xóa" what these hold of their
+personal fields, as a rebuild from the log (where those fields no longer open) stores them.
 """
 
+import copy
 import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,17 +27,20 @@ from services.nominations.domain import (
     SubmissionContext,
     Unit,
 )
-from shared import topics
+from shared import erasure, personal, topics
 from shared.days import day
 from shared.envelope import Event, new_event, signed_by
 from shared.events import (
+    DecisionCorrected,
     EvaluationCompleted,
     ExemplarNotRecognized,
     ExemplarRecognized,
+    ExemplarRevoked,
     NominationAccepted,
     NominationRejected,
     NominationSubmitted,
     NominationWithdrawn,
+    PersonErased,
     QuotaShortfall,
     Reason,
     StaffRegistered,
@@ -42,7 +49,8 @@ from shared.events import (
     WithdrawalRejected,
 )
 from shared.programme import Programme
-from shared.unit_of_work import NOTHING, Decision, Delete, Needs, Put, View
+from shared.unit_of_work import NOTHING, QUERIES, Decision, Delete, Needs, Put, View, Where
+from shared.vocabulary import NomineeKind
 
 SOURCE = "urn:exemplars:nominations"
 NOMINATIONS, QUOTAS, CLAIMS, UNITS, STAFF = "nominations", "quotas", "nominee_claims", "units", "staff"
@@ -70,9 +78,10 @@ class Nominations:
         return {
             topics.NOMINATIONS_INTAKE: {"nomination.submitted": self.submitted, "nomination.withdrawn": self.withdrawn},
             topics.DIRECTORY: {"unit.registered": self.unit_registered, "staff.registered": self.staff_registered,
-                               "staff.removed": self.staff_removed},
+                               "staff.removed": self.staff_removed, "person.erased": self.person_erased},
             topics.EVALUATIONS: {"evaluation.completed": self.evaluation_completed,
-                                 "exemplar.recognized": self.recognized, "exemplar.not_recognized": self.not_recognized},
+                                 "exemplar.recognized": self.recognized, "exemplar.not_recognized": self.not_recognized,
+                                 "exemplar.revoked": self.revoked, "exemplar.decision_corrected": self.corrected},
         }
 
     def __post_init__(self) -> None:
@@ -106,7 +115,10 @@ class Nominations:
                 return {UNITS: [data.unit_id]}
             case StaffRegistered() | StaffRemoved():
                 return {STAFF: [data.staff_id]}
-            case EvaluationCompleted() | ExemplarRecognized() | ExemplarNotRecognized():
+            case PersonErased():
+                return {STAFF: [data.staff_id], QUERIES: [nominated(data.staff_id), erasure.answers_of(data.staff_id)]}
+            case EvaluationCompleted() | ExemplarRecognized() | ExemplarNotRecognized() | ExemplarRevoked() | \
+                    DecisionCorrected():
                 return {NOMINATIONS: [data.nomination_id]}
         return {}
 
@@ -211,6 +223,44 @@ class Nominations:
         doc = view.get(STAFF, removed.staff_id) or {"_id": removed.staff_id}
         return Decision.of(Put(STAFF, {**doc, "unit_id": removed.unit_id, "removed": True}))
 
+    def person_erased(self, view: View, event: Event) -> Decision:
+        """Their personal fields set to "đã xóa" wherever a document copied them, as a rebuild
+        from the log (where they no longer open) stores them; their ids stay, as in the log:
+        - staff: their `full_name` (the only personal field of `staff.registered` kept here);
+        - nominations naming them as the nominee (`submission.nominee.staff_id`), any status:
+          the nominee's name and position, as `personal.PERSONAL` says of `nomination.submitted`.
+          An individual's `nominee_key` is their staff id, unchanged. A collective's is made
+          from its name: if one carries their staff id, its name was sealed under their key
+          too, and a rebuild reads it as "đã xóa" and derives another key; so the key is made
+          again from what the submission now reads, and the nominee's claim moves to it;
+        - the stored answers: their name and position in the `nomination.accepted` answers.
+        What stays: refusal reasons name a person by staff id only (`domain.nominee_taken`,
+        `check_submission`), a withdrawal's reason and everything else of a nomination are
+        not personal fields (nothing in the log erases them either); quotas and claims hold ids.
+        Taking the same erasure again changes nothing."""
+        person = event.data.staff_id
+        changes: list = []
+        staff = view.get(STAFF, person)
+        if staff is not None and (name := _erased({"staff_id": person, "full_name": staff.get("full_name")},
+                                                   StaffRegistered.event_type, person)):
+            changes.append(Put(STAFF, {**staff, "full_name": name["full_name"]}))
+        for doc in view.where(nominated(person)):
+            submission = _erased(doc["submission"], NominationSubmitted.event_type, person)
+            if submission is None:
+                continue
+            changed = {**doc, "submission": submission}
+            if submission["nominee"]["kind"] != NomineeKind.INDIVIDUAL.value:
+                key = domain.nominee_key(NominationSubmitted.model_validate(submission, strict=False))
+                if key != doc["nominee_key"]:
+                    changed["nominee_key"] = key
+                    claim = view.get(CLAIMS, claim_id(doc["year"], doc["nominee_key"]))
+                    if claim is not None and claim["nomination_id"] == doc["_id"]:
+                        moved = view.get(CLAIMS, claim_id(doc["year"], key)) or {"_id": claim_id(doc["year"], key)}
+                        changes += [Delete(CLAIMS, claim["_id"]), Put(CLAIMS, {**moved, "nomination_id": doc["_id"]})]
+            changes.append(Put(NOMINATIONS, changed))
+        changes += erasure.cleared_answers(view, person)
+        return Decision.of(*changes)
+
     # ---- evaluation outcomes ---------------------------------------------------------------
 
     def evaluation_completed(self, view: View, event: Event) -> Decision:
@@ -227,6 +277,27 @@ class Nominations:
         dec: ExemplarNotRecognized = event.data
         return self._evaluated(view, dec.nomination_id, {
             "status": Status.NOT_RECOGNIZED.value, "decision": {"ref": dec.decision_ref, "fostering": dec.fostering}})
+
+    def revoked(self, view: View, event: Event) -> Decision:
+        """The nomination keeps its place that year (it was used) and shows what took the title back."""
+        rev: ExemplarRevoked = event.data
+        doc = view.get(NOMINATIONS, rev.nomination_id)
+        if doc is None:
+            return NOTHING
+        return self._evaluated(view, rev.nomination_id, {
+            "status": Status.REVOKED.value,
+            "decision": {**doc.get("decision", {}), "revocation": {
+                "ref": rev.revocation_ref, "revoked_on": day(rev.revoked_on), "ground": rev.ground.value}}})
+
+    def corrected(self, view: View, event: Event) -> Decision:
+        cor: DecisionCorrected = event.data
+        doc = view.get(NOMINATIONS, cor.nomination_id)
+        if doc is None:
+            return NOTHING
+        decision = {**doc.get("decision", {}), "ref": cor.decision_ref, "corrections": cor.number}
+        if cor.level is not None:
+            decision["level"] = cor.level.value
+        return self._evaluated(view, cor.nomination_id, {"decision": decision})
 
     @staticmethod
     def _evaluated(view: View, nomination_id: str, changes: dict) -> Decision:
@@ -246,6 +317,18 @@ class Nominations:
 
 
 _ABSENT = object()
+
+
+def nominated(person: str) -> Where:
+    """The nominations naming `person` as their nominee."""
+    return Where(NOMINATIONS, "submission.nominee.staff_id", (person,))
+
+
+def _erased(data: dict, event_type: str, person: str) -> dict | None:
+    """A copy of `data` (in the shape of an `event_type` payload) with `person`'s personal
+    fields set to "đã xóa" as `personal.PERSONAL` places them, or None when none was left."""
+    data = copy.deepcopy(data)
+    return data if personal.erase(event_type, data, person) else None
 
 
 def quota_id(unit_id: str, year: int) -> str:

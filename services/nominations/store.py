@@ -22,11 +22,15 @@ from shared.unit_of_work import ANSWERS, REVISION
 
 INDEXES = {
     NOMINATIONS: [IndexModel([("unit_id", ASCENDING), ("year", ASCENDING), ("status", ASCENDING)]),
-                  IndexModel([("status", ASCENDING), ("year", ASCENDING)])],
+                  IndexModel([("status", ASCENDING), ("year", ASCENDING)]),
+                  # An erasure's query: the nominations naming the person (handlers.nominated).
+                  IndexModel([("submission.nominee.staff_id", ASCENDING)])],
     QUOTAS: [IndexModel([("year", ASCENDING)])],
     CLAIMS: [IndexModel([("nomination_id", ASCENDING)])],
     STAFF: [IndexModel([("unit_id", ASCENDING)])],
     "shortfalls": [IndexModel([("published", ASCENDING)])],
+    # An erasure's query: the answers holding the person's fields (shared.erasure.answers_of).
+    ANSWERS: [IndexModel([("persons", ASCENDING)])],
 }
 
 

@@ -18,7 +18,8 @@ ASSIGNMENT_TEMPLATES = frozenset({"panel_assigned", "evaluation_reminder", "eval
 COUNCIL_TEMPLATES = frozenset({"evaluation_completed"})
 # A unit's staff: nominate (the shortfall), or read the council's decision and its feedback.
 UNIT_TEMPLATES = frozenset({"quota_shortfall"})
-FEEDBACK_TEMPLATES = frozenset({"exemplar_recognized", "exemplar_not_recognized"})
+FEEDBACK_TEMPLATES = frozenset({"exemplar_recognized", "exemplar_not_recognized", "exemplar_revoked",
+                                "decision_corrected"})
 
 
 class ActionLinks:

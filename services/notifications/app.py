@@ -21,6 +21,7 @@ from shared.lag import LagProbe
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
 from shared.readers import read_access
+from shared.vault import MongoVault, keys_to_seal
 
 SERVICE = "notifications"
 DESCRIPTION = """The notifications service: keeps its own view of units and staff, routes the events of
@@ -37,6 +38,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     handlers = Notifications(settings, routes)
 
     credentials = Credentials.from_settings(settings, SERVICE, SOURCE)  # refuses to start without them
+    vault = MongoVault.connect(client, settings.keys_database)  # the persons' keys (shared/personal.py)
     access = read_access(settings)  # likewise: reads are never open
 
     metrics = ServiceMetrics(SERVICE)
@@ -44,14 +46,17 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     lag = LagProbe(settings.kafka_bootstrap_servers, client_options(settings))
     directory_read = kafka.directory_first(lag, settings, SERVICE)
     gates = {topic: directory_read for topic in (topics.NOMINATIONS, topics.EVALUATIONS)}
-    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, credentials, gates))
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, handlers, store.documents, settings, credentials, vault,
+                                              gates))
     # Declared for the AsyncAPI document; the delivery worker publishes through kafka.publish.
     broker.publisher(topics.NOTIFICATIONS, title="notifications.out",
                      description="The final outcome of each delivery (one per event, recipient and channel).")
     metrics.track_lag(lag, [(sub.group_id, sub.topic) for sub in kafka.subscriptions(broker)])
 
     async def publish(events: list[Event]) -> None:
-        await kafka.publish(broker, kafka.outgoing(topics.NOTIFICATIONS, events, credentials.signer), settings)
+        keys = await keys_to_seal(vault, events)  # an address is personal: sealed in the log
+        await kafka.publish(broker, kafka.outgoing(topics.NOTIFICATIONS, events, credentials.signer, keys=keys),
+                            settings)
 
     webhooks = WebhookSender(WebhookPolicy.from_settings(settings))
     worker = DeliveryWorker(store, settings, routes, publish, SmtpSender(settings), webhooks)

@@ -41,6 +41,7 @@ from services.notifications.store import (
 from shared import logs
 from shared.envelope import Event, from_document, new_event
 from shared.events import NotificationFailed, NotificationSent
+from shared.events.base import ERASED
 
 # Where the webhook channel lives; imported here too, where the worker's callers look for it.
 WebhookSender = webhooks.WebhookSender
@@ -261,6 +262,8 @@ class DeliveryWorker:
                     raise PermanentFailure(errors.EVENT_MISSING)
                 address, subject = await self._send(delivery, event, view, send_mail)
             except PermanentFailure as exc:
+                if exc.code == domain.RECIPIENT_ERASED and address is not None:
+                    address = ERASED  # the claimed copy may predate the erasure: never an address of theirs
                 return self._failed(delivery, exc.code, address)
             except Exception as exc:  # noqa: BLE001 - transient, or a bug: retried, then failed
                 if isinstance(exc, DeliveryFailure):
@@ -281,8 +284,8 @@ class DeliveryWorker:
         channel = Channel(delivery["channel"])
         recipient_id = delivery["recipient_id"]
         address, why = domain.current_address(recipient_id, channel, view)
-        if why == "recipient_removed":
-            raise PermanentFailure(errors.RECIPIENT_REMOVED)
+        if why in (errors.RECIPIENT_REMOVED, domain.RECIPIENT_ERASED):  # erased: their addresses read "đã xóa"
+            raise PermanentFailure(why)
         if address is None:
             # The directory may not have caught up yet: a normal, retried failure.
             raise TransientFailure(why or "no_address")

@@ -89,6 +89,10 @@ def unit_fields(unit: UnitRegistered) -> dict[str, Any]:
 
 
 def staff_fields(staff: StaffRegistered) -> dict[str, Any]:
+    """An erased person's addresses read ERASED (shared/personal.py) and are kept so: they stay a
+    recipient, planned as before their erasure (a rebuild plans, from a log where they read
+    ERASED, the deliveries whose outcomes the log holds), and the delivery worker sends nothing
+    to an ERASED address (`domain.current_address`)."""
     return {"unit_id": staff.unit_id, "full_name": staff.full_name, "email": str(staff.email),
             "roles": [role.value for role in staff.roles],
             "webhook_url": str(staff.webhook_url) if staff.webhook_url else None, "removed": False}

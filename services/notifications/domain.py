@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from services.notifications.routing import Route, Scope, Selector
 from shared.envelope import Event, derived_id
+from shared.events.base import ERASED
 from shared.events import (
     EvaluatorReplaced,
     NominationAccepted,
@@ -36,6 +37,10 @@ UNIT_RECIPIENT_PREFIX = "unit:"
 
 # A delivery's status: planned, claimed by a worker, and its two outcomes.
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+# Why a delivery to an erased person fails at once (an error class, errors.py): their addresses
+# read "đã xóa" (shared/personal.py), they are still planned as before, and nothing is sent.
+# Shown to people as "Người nhận đã bị xóa dữ liệu cá nhân".
+RECIPIENT_ERASED = "recipient_erased"
 
 
 class Channel(StrEnum):
@@ -289,7 +294,7 @@ def paced_count(recipients: list[Recipient]) -> int:
 
 def current_address(recipient_id: str, channel: Channel, view: DirectoryView) -> tuple[str | None, str | None]:
     """(address, why not) for a delivery about to be sent: contacts may have changed and
-    staff may have been removed since the delivery was planned."""
+    staff may have been removed, or erased (`RECIPIENT_ERASED`), since it was planned."""
     if recipient_id.startswith(UNIT_RECIPIENT_PREFIX):
         unit = view.units.get(recipient_id.removeprefix(UNIT_RECIPIENT_PREFIX))
         if unit is None:
@@ -302,6 +307,8 @@ def current_address(recipient_id: str, channel: Channel, view: DirectoryView) ->
     if staff.removed:
         return None, "recipient_removed"
     address = staff.email if channel is Channel.EMAIL else staff.webhook_url
+    if address == ERASED:
+        return None, RECIPIENT_ERASED
     return (address, None) if address else (None, "no_address")
 
 

@@ -9,20 +9,25 @@ it; which people each routed type reaches is `routes.yaml` (`routing.py`).
 Documents (collection: id -> fields):
 - units, staff: the directory, each with the log position of the record that wrote it;
 - nominations: nomination id -> unit, title and panel, for events naming only the id;
-- events: the notified event as received, and how many deliveries its planning recorded;
+- events: the notified event as received, how many deliveries its planning recorded, and
+  whose personal fields it holds (`persons`, as the answers keep them);
 - deliveries: one per event, recipient and channel, created here and then the worker's;
 - pacing: "publicity" -> the next free slot of the paced broadcasts.
+
+A person's erasure (`person.erased`, `person_erased`) sets to "đã xóa" what these hold of their
+personal fields, as a rebuild from the log (where those fields no longer open) stores them.
 """
 
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from services.notifications import directory, domain, letters
 from services.notifications.domain import (
     FAILED,
     PENDING,
+    SENDING,
     SENT,
     DirectoryView,
     NominationView,
@@ -30,14 +35,16 @@ from services.notifications.domain import (
 )
 from services.notifications.routing import Route
 from services.notifications.settings import NotificationsSettings
-from shared import envelope, topics
+from shared import envelope, erasure, personal, topics
 from shared.envelope import Event
 from shared.events import (
     NotificationSent,
+    PersonErased,
     StaffRegistered,
     StaffRemoved,
     UnitRegistered,
 )
+from shared.events.base import ERASED
 from shared.unit_of_work import (
     NOTHING,
     QUERIES,
@@ -85,7 +92,7 @@ class Notifications:
         """Every event type consumed, per topic, and its handler."""
         routes: dict[str, dict[str, object]] = {
             topics.DIRECTORY: {"unit.registered": self.unit_registered, "staff.registered": self.staff_registered,
-                               "staff.removed": self.staff_removed}}
+                               "staff.removed": self.staff_removed, "person.erased": self.person_erased}}
         for topic in (topics.NOMINATIONS, topics.EVALUATIONS):
             routes[topic] = {t: self.notify for t in topics.BY_NAME[topic].event_types if t in self.routes_table}
         if self.outcomes:
@@ -102,6 +109,9 @@ class Notifications:
                 return {UNITS: [data.unit_id]}
             case StaffRegistered() | StaffRemoved():
                 return {STAFF: [data.staff_id]}
+            case PersonErased():
+                return {STAFF: [data.staff_id], QUERIES: [*_erasure_queries(data.staff_id),
+                                                          erasure.answers_of(data.staff_id)]}
         if event.type in self.routes_table:
             route = self.routes_table[event.type]
             return {**_directory_needs(domain.needs(route, data)), EVENTS: [event.dedup_key],
@@ -158,9 +168,98 @@ class Notifications:
         # A planning cut short before answers were kept left some deliveries: they keep their status.
         kept = {d["_id"] for d in view.where(Where(DELIVERIES, "event_key", (event.dedup_key,)))} if recorded else set()
         changes += [Create(DELIVERIES, delivery_document(event, p, now)) for p in planned if p.delivery_id not in kept]
-        changes.append(Put(EVENTS, {"_id": event.dedup_key, **envelope.to_document(event), "planned": True,
-                                    "deliveries": len(planned)}))
+        stored = envelope.to_document(event)
+        changes.append(Put(EVENTS, {"_id": event.dedup_key, **stored, "planned": True, "deliveries": len(planned),
+                                    "persons": sorted(personal.owners_of(event.type, stored["data"]))}))
         return Decision.of(*changes)
+
+    # ---- a person's erasure ----------------------------------------------------------------
+
+    def person_erased(self, view: View, event: Event) -> Decision:
+        """Their personal fields set to "đã xóa" wherever a document copied them, as a rebuild
+        from the log (where they no longer open, and the worker's outcomes were sealed under
+        their key too) stores them; their ids stay, as in the log:
+        - staff: their `full_name`, `email` and `webhook_url` (`directory.staff_fields` keeps an
+          erased address as it reads, so they stay planned as before and are sent nothing);
+        - events: the notified events holding their fields (`persons`), as the log now reads them;
+        - deliveries to them: `recipient_name` (when it was their name: an unknown recipient's
+          is their id), `address`, and the address in the stored outcome; one still pending is
+          then failed by the worker at once (`domain.RECIPIENT_ERASED`);
+        - deliveries of those events to anyone: the `subject` of a sent mail, when it showed
+          their fields (the nominee's name of a recognition), rendered again from the event as
+          the log now reads it, as a rebuild renders it;
+        - a delivery in flight (`sending`) that changes: its claim is taken back, so the outcome
+          of that attempt, rendered or addressed with what is now erased, records nothing (the
+          worker's writes move the revision, `store.MOVED`); it is tried again when the lease
+          runs out (a mail to someone else may so be sent twice, the at-least-once window);
+        - the stored answers (`shared.erasure`; this service publishes none).
+        Taking the same erasure again changes nothing."""
+        person = event.data.staff_id
+        changes: list = []
+        staff = view.get(STAFF, person)
+        if staff is not None and (erased := _erased(StaffRegistered.event_type, person, {
+                "staff_id": person, **{name: staff[name] for name in CONTACT if name in staff}})):
+            changes.append(Put(STAFF, {**staff, **{name: erased[name] for name in CONTACT if name in staff}}))
+        about: dict[str, tuple[Event, Event]] = {}  # event key -> (as notified, as the log now reads it)
+        for doc in view.where(_erasure_queries(person)[0]):
+            if (cleared := erasure.cleared_event(doc, person)) is not None:
+                changes.append(Put(EVENTS, cleared))
+                about[doc["_id"]] = (envelope.from_document(doc), envelope.from_document(cleared))
+        deliveries = {d["_id"]: d for d in view.where(_erasure_queries(person)[1])}
+        if about:
+            of_events = Where(DELIVERIES, "event_key", tuple(sorted(about)))
+            view.need({QUERIES: [of_events], NOMINATIONS: [getattr(e.data, "nomination_id", None)
+                                                           for e, _ in about.values()]})
+            deliveries |= {d["_id"]: d for d in view.where(of_events)}
+        subjects = self._erased_subjects(view, [d for d in deliveries.values() if d["event_key"] in about
+                                                and d["status"] in (SENT, SENDING)], about, person)
+        for _, doc in sorted(deliveries.items()):
+            new = dict(doc)
+            if doc["recipient_id"] == person:
+                if doc.get("unit_id") is not None:  # planned while they were in the directory: their name
+                    new["recipient_name"] = ERASED
+                if doc.get("address") is not None:
+                    new["address"] = ERASED
+                if doc.get("outcome") and (outcome := erasure.cleared_event(doc["outcome"], person)) is not None:
+                    new["outcome"] = outcome
+            if doc["_id"] in subjects and doc["status"] == SENT:
+                new["subject"] = subjects[doc["_id"]]
+            if new != doc or doc["_id"] in subjects:
+                if doc["status"] == SENDING:
+                    new["claimed_by"] = None  # its attempt's outcome records nothing
+                changes.append(Put(DELIVERIES, new))
+        changes += erasure.cleared_answers(view, person)
+        return Decision.of(*changes)
+
+    def _erased_subjects(self, view: View, deliveries: list[dict], about: dict[str, tuple[Event, Event]],
+                         person: str) -> dict[str, str]:
+        """Delivery id -> its subject rendered from its event as the log now reads it, for
+        those whose subject showed the person's fields (it renders differently from before)."""
+        plans = []
+        for delivery in deliveries:
+            before, after = about[delivery["event_key"]]
+            if (route := self.routes_table.get(before.type)) is not None:
+                nomination = view.get(NOMINATIONS, nomination_id) if (
+                    nomination_id := getattr(before.data, "nomination_id", None)) else None
+                seen = directory.nomination_of(nomination) if nomination else None
+                plans.append((delivery, before, after, letters.needs_of(route, before, delivery), seen))
+        wanted: dict[str, set] = {}
+        for _, _, _, needs, nomination in plans:  # the whole directory they need, in one late load
+            directory_needs = _directory_needs(needs)
+            directory_needs[STAFF] = [*directory_needs[STAFF], *(nomination.panel if nomination else ())]
+            for collection, ids in directory_needs.items():
+                wanted.setdefault(collection, set()).update(ids)
+        view.need(wanted)
+        subjects = {}
+        for delivery, before, after, needs, nomination in plans:
+            seen = directory_view(view, needs, nomination)
+            if (them := seen.staff.get(person)) is not None:  # as the directory now reads them
+                seen.staff[person] = replace(them, full_name=ERASED, email=ERASED,
+                                             webhook_url=ERASED if them.webhook_url else None)
+            was, now = (letters.subject(delivery, e, seen, self.settings.mail_from_name) for e in (before, after))
+            if was != now:
+                subjects[delivery["_id"]] = now
+        return subjects
 
     # ---- the worker's outcomes, in a rebuild -----------------------------------------------
 
@@ -194,6 +293,20 @@ class Notifications:
 
 
 # ---- reading the view ------------------------------------------------------------------------
+
+CONTACT = ("full_name", "email", "webhook_url")  # a staff document's copies of `staff.registered`'s personal fields
+
+
+def _erasure_queries(person: str) -> list[Where]:
+    """The notified events holding the person's fields, and the deliveries to them."""
+    return [Where(EVENTS, "persons", (person,)), Where(DELIVERIES, "recipient_id", (person,))]
+
+
+def _erased(event_type: str, person: str, data: dict) -> dict | None:
+    """`data` (in the shape of an `event_type` payload) with the person's personal fields
+    "đã xóa" where `personal.PERSONAL` places them, or None when none was left."""
+    data = dict(data)
+    return data if personal.erase(event_type, data, person) else None
 
 
 def _directory_needs(needs: domain.Needs) -> Needs:

@@ -18,6 +18,10 @@ again with the worker's own functions (`letters.py`) from the stored event and t
 directory as the replay then stands. A rename racing a send can therefore show as a
 different subject: the comparison reports it rather than excusing it.
 
+A person erased since reads "đã xóa" in the log (shared/personal.py): they are planned for as
+live planned them (`directory.staff_fields` keeps an erased address), and what a rebuild writes
+of them ("đã xóa" names, addresses and subjects) is what `person.erased` wrote live.
+
 An outcome for a delivery the replay did not plan is a divergence (`answers.divergent`).
 A delivery with no logged outcome is left pending and due: after a switch the worker sends
 it. That includes a message sent just before the log was read whose outcome was not yet

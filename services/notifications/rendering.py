@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from services.notifications.routing import TEMPLATE_SUFFIX, TEMPLATES_DIR
 from shared.vocabulary import (
     FIELD_NAMES_VI,
+    GROUND_NAMES_VI,
     LEVEL_NAMES_VI,
     NOMINEE_KIND_NAMES_VI,
     OUTCOME_NAMES_VI,
@@ -39,13 +40,15 @@ INPUT_TYPE_NAMES_VI = {
     "evaluation.score_submitted": "phiếu chấm điểm",
     "evaluation.conflict_declared": "khai báo xung đột lợi ích",
     "council.decision_recorded": "quyết định của Hội đồng",
+    "council.revocation_recorded": "quyết định thu hồi danh hiệu",
+    "council.correction_recorded": "quyết định đính chính",
     "exemplar.review_reported": "báo cáo kiểm tra định kỳ",
     "exemplar.replication_reported": "báo cáo nhân rộng mô hình",
     "exemplar.visit_reported": "báo cáo tham quan, học tập",
 }
 _NAMES_VI: dict[Any, str] = {
     **FIELD_NAMES_VI, **NOMINEE_KIND_NAMES_VI, **ROLE_NAMES_VI, **OUTCOME_NAMES_VI,
-    **LEVEL_NAMES_VI, **TREND_NAMES_VI,
+    **LEVEL_NAMES_VI, **TREND_NAMES_VI, **GROUND_NAMES_VI,
 }  # fmt: skip
 
 # C0/C1 controls except tab and newline, zero-width and bidi-override characters: they can

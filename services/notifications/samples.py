@@ -11,6 +11,7 @@ from shared.events import (
     CommentRecorded,
     CriteriaSetRef,
     CriterionResult,
+    DecisionCorrected,
     DiscussionOpened,
     EvaluationCancelled,
     EvaluationCompleted,
@@ -20,6 +21,7 @@ from shared.events import (
     ExemplarNotRecognized,
     ExemplarRecognized,
     ExemplarReplicated,
+    ExemplarRevoked,
     InputRejected,
     NominationAccepted,
     NominationRejected,
@@ -35,7 +37,7 @@ from shared.events import (
     SupportNeeded,
     WithdrawalRejected,
 )
-from shared.vocabulary import Field, NomineeKind, Outcome, RecognitionLevel, Role, Trend
+from shared.vocabulary import Field, NomineeKind, Outcome, RecognitionLevel, RevocationGround, Role, Trend
 
 TODAY = dt.date(2025, 6, 2)
 NOMINATION = "NOM-2024-0007"
@@ -139,5 +141,16 @@ def sample_payloads() -> dict[str, Payload]:
                       difficulties="Thiếu nhân lực kỹ thuật.\nMáy chủ xuống cấp."),
         ExemplarReplicated(exemplar_id=EXEMPLAR, unit_id=UNIT, title=TITLE, adopting_unit_id="U-TNN",
                            distinct_units=5),
+        ExemplarRevoked(exemplar_id=EXEMPLAR, nomination_id=NOMINATION, unit_id=UNIT, year=2024,
+                        field=Field.SURVEYING_MAPPING, nominee_name="Phòng Dữ liệu nền", title=TITLE,
+                        level=RecognitionLevel.MINISTRY, decision_ref="123/QĐ-BNNMT", revocation_ref="45/QĐ-BNNMT",
+                        revoked_on=dt.date(2025, 9, 15), ground=RevocationGround.FALSE_DOCUMENTS,
+                        reason="Biên bản bình xét trong hồ sơ đề nghị được lập sau ngày họp.\nChữ ký không đúng.",
+                        distinct_units=3),
+        DecisionCorrected(exemplar_id=EXEMPLAR, nomination_id=NOMINATION, unit_id=UNIT, year=2024, title=TITLE,
+                          recognized=True, level=RecognitionLevel.UNIT, previous_level=RecognitionLevel.MINISTRY,
+                          decision_ref="123/QĐ-BNNMT", previous_decision_ref="123/QĐ-BNNMT",
+                          corrected_on=dt.date(2025, 1, 10), reason="Nhầm cấp công nhận khi nhập quyết định.",
+                          number=1),
     ]
     return {payload.event_type: payload for payload in payloads}

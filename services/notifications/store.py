@@ -8,6 +8,9 @@ commit per consumed batch with the inputs' answers. After that a delivery is the
   guarded by; the lease of a crashed instance expires and another instance sends the
   delivery, which is the one message a crash may repeat;
 - its outcome is recorded with the event announcing it (an outbox), then published.
+A person's erasure is the one input that changes deliveries again (`handlers.person_erased`):
+every write here moves the revision its commit is guarded by (`MOVED`), and it takes back the
+claim of a delivery in flight that it changes, whose outcome then records nothing.
 """
 
 import datetime as dt
@@ -30,6 +33,7 @@ from shared import envelope
 from shared.documents import MongoDocuments
 from shared.envelope import Event
 from shared.mongo import ensure_indexes
+from shared.unit_of_work import ANSWERS, REVISION
 
 STATUSES = (PENDING, SENDING, SENT, FAILED)
 
@@ -43,7 +47,16 @@ INDEXES = {
         IndexModel([("outcome_pending", ASCENDING)], sparse=True),
     ],
     "staff": [IndexModel([("unit_id", ASCENDING)]), IndexModel([("roles", ASCENDING)])],
+    # An erasure's queries (handlers.person_erased): the notified events holding the person's
+    # fields, and the answers (shared.erasure.answers_of); their deliveries are found by
+    # `recipient_id` and `event_key` above.
+    "events": [IndexModel([("persons", ASCENDING)])],
+    ANSWERS: [IndexModel([("persons", ASCENDING)])],
 }
+# Every write of the worker moves a delivery's revision, as a commit does: a handler that read
+# it before (an erasure, which changes deliveries) fails its commit and reads it again, and
+# never writes an older version over the worker's.
+MOVED = {REVISION: 1}
 
 
 @dataclass(frozen=True)
@@ -99,13 +112,14 @@ class NotificationStore:
             return []
         lease_until = now + dt.timedelta(seconds=lease_seconds)
         claim = {"$set": {"status": SENDING, "lease_until": lease_until, "claimed_by": claimant, "updated_at": now},
-                 "$inc": {"attempts": 1}}
+                 "$inc": {"attempts": 1, **MOVED}}
         ids = {status: [d["_id"] for d in due if d["status"] == status] for status in (PENDING, SENDING)}
         result = await self.deliveries.bulk_write(
             [UpdateMany({"_id": {"$in": ids[status]}, **_due(status, now)}, claim) for status in ids if ids[status]],
             ordered=False)
         if result.modified_count == len(due):  # all won: no need to read them back
-            return [{**doc, **claim["$set"], "attempts": doc["attempts"] + 1} for doc in due]
+            return [{**doc, **claim["$set"], "attempts": doc["attempts"] + 1,
+                     REVISION: doc.get(REVISION, 0) + 1} for doc in due]
         won = {doc["_id"]: doc for doc in await self.deliveries.find(
             {"_id": {"$in": [d["_id"] for d in due]}, "claimed_by": claimant, "status": SENDING}).to_list()}
         return [won[d["_id"]] for d in due if d["_id"] in won]  # another instance took the others
@@ -117,7 +131,7 @@ class NotificationStore:
             await self.deliveries.update_many(
                 {"_id": {"$in": [d["_id"] for d in deliveries if d.get("claimed_by") == claimant]},
                  "status": SENDING, "claimed_by": claimant},
-                {"$set": {"status": PENDING, "updated_at": now}, "$inc": {"attempts": -1},
+                {"$set": {"status": PENDING, "updated_at": now}, "$inc": {"attempts": -1, **MOVED},
                  "$unset": {"lease_until": ""}})
 
     async def events_by_key(self, keys: list[str]) -> dict[str, Event]:
@@ -169,7 +183,7 @@ class NotificationStore:
                 fields = {"status": o.status, "updated_at": now, "finished_at": o.outcome.time, "last_error": o.error,
                           "outcome": envelope.to_document(o.outcome), "outcome_pending": True}
                 fields.update({k: v for k, v in (("subject", o.subject), ("address", o.address)) if v is not None})
-            ops.append(UpdateOne(guard, {"$set": fields, "$unset": {"lease_until": ""}}))
+            ops.append(UpdateOne(guard, {"$set": fields, "$unset": {"lease_until": ""}, "$inc": MOVED}))
         result = await self.deliveries.bulk_write(ops, ordered=False)
         final = {(o.delivery["_id"], o.delivery.get("claimed_by")): o for o in outcomes if o.status != PENDING}
         if result.modified_count == len(ops) and len({key for key, _ in final}) == len(final):
@@ -186,7 +200,8 @@ class NotificationStore:
 
     async def outcomes_published(self, delivery_ids: list[str]) -> None:
         if delivery_ids:
-            await self.deliveries.update_many({"_id": {"$in": delivery_ids}}, {"$unset": {"outcome_pending": ""}})
+            await self.deliveries.update_many({"_id": {"$in": delivery_ids}},
+                                              {"$unset": {"outcome_pending": ""}, "$inc": MOVED})
 
     # ---- reads for the API -----------------------------------------------------------------
 

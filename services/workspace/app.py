@@ -18,6 +18,7 @@ from shared.http import service_api, with_operations
 from shared.metrics import ServiceMetrics
 from shared.outages import until_available
 from shared.programme import load_programme
+from shared.vault import MongoVault, keys_to_seal
 
 SERVICE = "workspace"
 DESCRIPTION = """The workspace: the web pages where the people the programme addresses act on it.
@@ -40,6 +41,7 @@ def create_app(settings: WorkspaceSettings) -> FastAPI:
     client = mongo.connect(settings)
     store = WorkspaceStore(client[settings.mongo_database])
     credentials = Credentials.from_settings(settings, SERVICE, web.SOURCE)  # refuses to start without them
+    vault = MongoVault.connect(client, settings.keys_database)  # the persons' keys (shared/personal.py)
     criteria = CriteriaSource(settings.evaluations_url, settings.evaluations_token_file)
     oidc = (OidcSignIn(settings.oidc_issuer, settings.oidc_client_id,
                        settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None,
@@ -49,7 +51,8 @@ def create_app(settings: WorkspaceSettings) -> FastAPI:
 
     metrics = ServiceMetrics(SERVICE)
     broker = kafka.make_broker(settings, SERVICE, metrics.middlewares)
-    metrics.track_units(kafka.subscribe_units(broker, SERVICE, Workspace(), store.documents, settings, credentials))
+    metrics.track_units(kafka.subscribe_units(broker, SERVICE, Workspace(), store.documents, settings, credentials,
+                                              vault))
     sends = {f"{topic}.workspace": tuple(t for t, to in INTAKE_OF.items() if to == topic)
              for topic in sorted(set(INTAKE_OF.values()))}
     for title in sends:  # declared for the AsyncAPI document
@@ -59,8 +62,9 @@ def create_app(settings: WorkspaceSettings) -> FastAPI:
     async def publish(event: Event, person: str) -> None:
         """Signed by the workspace as acting for `person` (the signed `actor` the trust
         registry's `signed_person` grant checks), confirmed by the broker."""
-        await kafka.publish(broker, kafka.outgoing(INTAKE_OF[event.type], [event], credentials.signer, actor=person),
-                            settings)
+        keys = await keys_to_seal(vault, [event])  # personal fields are sealed in the log
+        await kafka.publish(broker, kafka.outgoing(INTAKE_OF[event.type], [event], credentials.signer, actor=person,
+                                                   keys=keys), settings)
 
     async def readiness() -> dict[str, bool]:
         return {"mongo": await mongo.ping(client), "kafka": await broker.ping(timeout=2.0)}

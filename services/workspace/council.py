@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.spreadsheet import safe_cell
+
 MIN_SHEETS = 3
 DONE = ("completed", "decided")
 # The contract's decision is recognised (at a level) or not; a nomination not recognised whose
@@ -115,16 +117,12 @@ def csv_text(rows: Iterable[Row], unit_names: Mapping[str, str], outcome_names: 
     writer.writerow(CSV_HEADER + ["Điểm theo tiêu chí"])
     for row in rows:
         writer.writerow([
-            row.nomination_id, _cell(row.title), _cell(unit_names.get(row.unit_id, row.unit_id)), _num(row.total),
+            row.nomination_id, safe_cell(row.title), safe_cell(unit_names.get(row.unit_id, row.unit_id)),
+            _num(row.total),
             row.raw_rank, _num(row.normalised), row.normalised_rank or "", outcome_names.get(row.outcome, row.outcome),
             _num(row.spread), _discussion(row.discussion), _decision(row.decision),
-            "; ".join(f"{_cell(c['name'])}: {_num(c['average'])}/{_num(c['maximum'])}" for c in row.breakdown)])
+            "; ".join(f"{safe_cell(c['name'])}: {_num(c['average'])}/{_num(c['maximum'])}" for c in row.breakdown)])
     return out.getvalue()
-
-
-def _cell(text: str) -> str:
-    """A spreadsheet runs a cell that starts with = + - @ as a formula: such text starts with a quote."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _num(value: float | None) -> str:
@@ -145,8 +143,8 @@ def _decision(decision: Mapping[str, Any] | None) -> str:
         return ""
     if decision.get("recognized"):
         level = "cấp Bộ" if decision.get("level") == "ministry" else "cấp đơn vị"
-        return f"Công nhận {level} ({_cell(decision.get('decision_ref', ''))})"
-    return f"Không công nhận ({_cell(decision.get('decision_ref', ''))})"
+        return f"Công nhận {level} ({safe_cell(decision.get('decision_ref', ''))})"
+    return f"Không công nhận ({safe_cell(decision.get('decision_ref', ''))})"
 
 
 def check_decision(form: Mapping[str, str], today_iso: str) -> tuple[dict[str, Any] | None, dict[str, str]]:

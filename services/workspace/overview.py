@@ -49,9 +49,10 @@ def overview(year: int, today: dt.date, units: Iterable[Mapping[str, Any]], nomi
     for e in evaluations:
         decision = e.get("decision")
         if decision:
-            recognitions[decision["level"] if decision["recognized"] else
+            recognitions["revoked" if decision.get("revocation") else decision["level"] if decision["recognized"] else
                          "fostering" if decision.get("fostering") else "not_recognized"] += 1
-    spread = sorted((e for e in evaluations if (e.get("decision") or {}).get("recognized")),
+    standing = (e for e in evaluations if (d := e.get("decision") or {}).get("recognized") and not d.get("revocation"))
+    spread = sorted(standing,
                     key=lambda e: (-e.get("adopting_units", 0), e["_id"]))
     return Overview(year, quota, programme.yearly_maximum, programme.yearly_minimum,
                     Counter(e.get("status") for e in evaluations), overdue, discussing, recognitions, spread)

@@ -13,13 +13,35 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.workspace.handlers import ASSIGNMENTS, NOMINATIONS, REFUSALS, STAFF, UNITS
+from services.workspace.handlers import (
+    ASSIGNMENTS,
+    DRAFTS,
+    NOMINATIONS,
+    REFUSALS,
+    STAFF,
+    SUBMISSIONS,
+    UNITS,
+    USED_LINKS,
+)
 from shared.documents import MongoDocuments
 from shared.mongo import ensure_indexes
-from shared.unit_of_work import REVISION
+from shared.unit_of_work import ANSWERS, REVISION
 
-DRAFTS, SUBMISSIONS, USED_LINKS = "drafts", "submissions", "used_links"
 HIDDEN = {REVISION: 0}
+
+# A person's erasure asks for everything of theirs by staff id (handlers.erasure_queries): each
+# of those queries has its index, beside the pages' own.
+INDEXES = {
+    ASSIGNMENTS: [IndexModel([("panel", ASCENDING)]), IndexModel([("year", ASCENDING), ("status", ASCENDING)]),
+                  IndexModel([("recused", ASCENDING)]), IndexModel([("discussion.comments.evaluator_id", ASCENDING)])],
+    SUBMISSIONS: [IndexModel([("nomination_id", ASCENDING), ("person", ASCENDING)]),
+                  IndexModel([("person", ASCENDING)])],
+    STAFF: [IndexModel([("roles", ASCENDING)]), IndexModel([("unit_id", ASCENDING)])],
+    NOMINATIONS: [IndexModel([("unit_id", ASCENDING), ("year", ASCENDING)]), IndexModel([("year", ASCENDING)]),
+                  IndexModel([("nominee.staff_id", ASCENDING)])],
+    DRAFTS: [IndexModel([("person", ASCENDING)])],
+    ANSWERS: [IndexModel([("persons", ASCENDING)])],
+}
 
 
 class WorkspaceStore:
@@ -28,13 +50,7 @@ class WorkspaceStore:
         self.documents = MongoDocuments(db)
 
     async def ensure_indexes(self) -> None:
-        await ensure_indexes(self.db, {
-            ASSIGNMENTS: [IndexModel([("panel", ASCENDING)]), IndexModel([("year", ASCENDING), ("status", ASCENDING)])],
-            SUBMISSIONS: [IndexModel([("nomination_id", ASCENDING), ("person", ASCENDING)]),
-                          IndexModel([("person", ASCENDING)])],
-            STAFF: [IndexModel([("roles", ASCENDING)]), IndexModel([("unit_id", ASCENDING)])],
-            NOMINATIONS: [IndexModel([("unit_id", ASCENDING), ("year", ASCENDING)]), IndexModel([("year", ASCENDING)])],
-        })
+        await ensure_indexes(self.db, INDEXES)
 
     # ---- the projection ----------------------------------------------------------------------
 

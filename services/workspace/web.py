@@ -30,7 +30,15 @@ from services.workspace.store import WorkspaceStore
 from shared.envelope import Event, new_event
 from shared.events import CommentPosted, ConflictDeclared, ScoreSubmitted
 from shared.programme import Programme
-from shared.vocabulary import FIELD_NAMES_VI, NOMINEE_KIND_NAMES_VI, OUTCOME_NAMES_VI, Field, NomineeKind, Outcome
+from shared.vocabulary import (
+    FIELD_NAMES_VI,
+    GROUND_NAMES_VI,
+    NOMINEE_KIND_NAMES_VI,
+    OUTCOME_NAMES_VI,
+    Field,
+    NomineeKind,
+    Outcome,
+)
 
 log = logging.getLogger("exemplars.workspace")
 
@@ -56,9 +64,8 @@ def mount(api: FastAPI, settings: WorkspaceSettings, store: WorkspaceStore, crit
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(field_name=_field_name, kind_name=_kind_name, status_name=_status_name,
                                  vi_date=_vi_date, number=domain.number, outcome_name=outcome_name,
-                                 field_names=FIELD_NAMES_VI)
+                                 field_names=FIELD_NAMES_VI, ground_names=GROUND_NAMES_VI)
     api.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    link_secret = settings.link_secret.get_secret_value().encode()  # type: ignore[union-attr]
     session_secret = settings.session_secret.get_secret_value().encode()  # type: ignore[union-attr]
 
     def session_of(request: Request) -> Session | None:

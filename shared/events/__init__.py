@@ -1,14 +1,16 @@
 """Every event of the design, and the registry from CloudEvents type to payload model."""
 
 from shared.events.base import Payload, Reason
-from shared.events.directory import StaffRegistered, StaffRemoved, UnitRegistered
+from shared.events.directory import PersonErased, StaffRegistered, StaffRemoved, UnitRegistered
 from shared.events.evaluations import (
     CommentPosted,
     CommentRecorded,
     ConflictDeclared,
+    CorrectionRecorded,
     CouncilDecisionRecorded,
     CriteriaSetRef,
     CriterionResult,
+    DecisionCorrected,
     DiscussionOpened,
     DiscussionSummary,
     DiscussionTimeUp,
@@ -20,12 +22,14 @@ from shared.events.evaluations import (
     ExemplarNotRecognized,
     ExemplarRecognized,
     ExemplarReplicated,
+    ExemplarRevoked,
     InputRejected,
     PanelAssigned,
     PanelIncomplete,
     ReplicationReported,
     ReviewRecorded,
     ReviewReported,
+    RevocationRecorded,
     ScoreRecorded,
     ScoreSubmitted,
     SupportNeeded,
@@ -47,14 +51,14 @@ CE_TYPE_PREFIX = "vn.gov.monre.exemplars."
 VERSION = "v1"
 
 ALL: tuple[type[Payload], ...] = (
-    UnitRegistered, StaffRegistered, StaffRemoved,
+    UnitRegistered, StaffRegistered, StaffRemoved, PersonErased,
     NominationSubmitted, NominationWithdrawn, NominationAccepted, NominationRejected,
     WithdrawalRejected, QuotaShortfall,
     ScoreSubmitted, ConflictDeclared, CouncilDecisionRecorded, ReviewReported,
-    ReplicationReported, VisitReported, CommentPosted, DiscussionTimeUp,
+    ReplicationReported, VisitReported, CommentPosted, DiscussionTimeUp, RevocationRecorded, CorrectionRecorded,
     PanelAssigned, PanelIncomplete, EvaluatorReplaced, ScoreRecorded, DiscussionOpened, CommentRecorded,
     EvaluationReminder, EvaluationOverdue, EvaluationCompleted, EvaluationCancelled, ExemplarRecognized, ExemplarNotRecognized,
-    ReviewRecorded, SupportNeeded, ExemplarReplicated, InputRejected,
+    ReviewRecorded, SupportNeeded, ExemplarReplicated, ExemplarRevoked, DecisionCorrected, InputRejected,
     NotificationSent, NotificationFailed,
 )  # fmt: skip
 

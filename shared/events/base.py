@@ -8,7 +8,7 @@ service derives far below the producer's 1 MiB limit (tests/unit/test_event_limi
 """
 
 import datetime as dt
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -44,6 +44,8 @@ MAX_PANEL = 15
 MAX_REASONS = MAX_CRITERIA + 10
 # Contributions to one evaluation's discussion: a panel of a few members over a few days.
 MAX_COMMENTS = 200
+# Corrections of one council decision: a typo in a reference or a level, a handful at most.
+MAX_CORRECTIONS = 20
 # The ministry has about 30 units and each province one department of the sector: no
 # period of a model can see more units start applying it.
 MAX_NEW_ADOPTERS = 100
@@ -110,6 +112,9 @@ Url = Annotated[
                     "description": f"an http(s) URL of at most {MAX_URL} characters once percent-encoded"}),
 ]
 Email = Annotated[EmailStr, Field(max_length=MAX_EMAIL)]
+# What a personal field reads once its person is erased (shared/personal.py): its key is gone.
+ERASED = "đã xóa"
+Erased = Literal["đã xóa"]
 # A CloudEvents id as senders write it: any characters but control ones.
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EVENT_ID, pattern=r"^[^\x00-\x1F\x7F]+$")]
 # A short event type, e.g. "nomination.submitted" (shared.events.BY_TYPE).

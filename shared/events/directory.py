@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from shared.events.base import Day, Email, Identifier, Payload, Text, Url
+from shared.events.base import Day, Email, Erased, Identifier, Payload, Text, Url
 from shared.vocabulary import Field as SectorField
 from shared.vocabulary import Role, UnitKind
 
@@ -36,11 +36,11 @@ class StaffRegistered(Payload):
     unit_id: Identifier
     full_name: Text
     position: Text | None = None
-    email: Email
+    email: Email | Erased  # personal fields are sealed in the log (shared/personal.py)
     roles: list[Role] = Field(default_factory=list, max_length=MAX_ROLES)
     # Fields of expertise, used to prefer evaluators of a nomination's field.
     fields: list[SectorField] = Field(default_factory=list, max_length=MAX_FIELDS)
-    webhook_url: Url | None = None
+    webhook_url: Url | Erased | None = None
 
 
 class StaffRemoved(Payload):
@@ -49,3 +49,14 @@ class StaffRemoved(Payload):
     staff_id: Identifier
     unit_id: Identifier
     removed_on: Day | None = None
+
+
+class PersonErased(Payload):
+    """A person's data erased at their request (Law 91/2025/QH15): their key is already deleted
+    from the key store, so every sealed copy in the log reads as erased; each service clears
+    what its projection holds of them."""
+
+    event_type = "person.erased"
+
+    staff_id: Identifier
+    erased_on: Day

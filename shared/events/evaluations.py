@@ -9,6 +9,7 @@ from shared.events.base import (
     LONG_TEXT_MAX,
     MAX_COUNT,
     MAX_COMMENTS,
+    MAX_CORRECTIONS,
     MAX_CRITERIA,
     MAX_GATES,
     MAX_NEW_ADOPTERS,
@@ -32,7 +33,7 @@ from shared.events.base import (
     Year,
 )
 from shared.vocabulary import Field as SectorField
-from shared.vocabulary import NomineeKind, Outcome, RecognitionLevel, Trend
+from shared.vocabulary import NomineeKind, Outcome, RecognitionLevel, RevocationGround, Trend
 
 # ---- intake (exemplars.evaluations.intake) -------------------------------------------------
 
@@ -98,6 +99,32 @@ class CouncilDecisionRecorded(Payload):
     decision_ref: Text  # e.g. "123/QĐ-BTNMT"
     decided_on: Day
     note: LongText | None = None
+
+
+class RevocationRecorded(Payload):
+    """The council takes back a recognition obtained by fraud, false documents or an unlawful
+    appraisal; the reward is recovered. The recognition's history stays readable, as revoked."""
+
+    event_type = "council.revocation_recorded"
+
+    nomination_id: NominationId
+    revocation_ref: Text  # the revoking decision, e.g. "45/QĐ-BNNMT"
+    revoked_on: Day  # from this day the title no longer stands and replications stop counting
+    ground: RevocationGround
+    reason: Remark  # what was found
+
+
+class CorrectionRecorded(Payload):
+    """The council corrects its decision: the level of a recognition, or the decision's reference.
+    A field left out keeps its value; the reason is kept with the history of corrections."""
+
+    event_type = "council.correction_recorded"
+
+    nomination_id: NominationId
+    level: RecognitionLevel | None = None
+    decision_ref: Text | None = None
+    corrected_on: Day
+    reason: Remark
 
 
 # A review's period: a year, a half, a quarter or a month of it ("2025", "2025-H1", "2025-Q3",
@@ -300,6 +327,7 @@ class ExemplarRecognized(Payload):
     year: Year
     field: SectorField
     nominee_name: Text
+    nominee_staff_id: Identifier | None = None  # an individual: whose name it is (sealed under their key)
     title: Text
     level: RecognitionLevel
     decision_ref: Text
@@ -316,6 +344,48 @@ class ExemplarNotRecognized(Payload):
     title: Text
     decision_ref: Text
     fostering: bool  # a fostering record was opened (outcome "keep fostering")
+
+
+class ExemplarRevoked(Payload):
+    """A recognition revoked: it leaves the recognised lists, its history stays, as revoked."""
+
+    event_type = "exemplar.revoked"
+
+    exemplar_id: Identifier
+    nomination_id: NominationId
+    unit_id: Identifier
+    year: Year
+    field: SectorField
+    nominee_name: Text
+    nominee_staff_id: Identifier | None = None  # an individual: whose name it is (sealed under their key)
+    title: Text
+    level: RecognitionLevel  # the level the title had
+    decision_ref: Text  # the recognising decision, as last corrected
+    revocation_ref: Text
+    revoked_on: Day
+    ground: RevocationGround
+    reason: Remark
+    distinct_units: Count  # units that had applied it before `revoked_on`: the spread it keeps
+
+
+class DecisionCorrected(Payload):
+    """A council decision corrected: the new values beside the ones they replace."""
+
+    event_type = "exemplar.decision_corrected"
+
+    exemplar_id: Identifier
+    nomination_id: NominationId
+    unit_id: Identifier
+    year: Year
+    title: Text
+    recognized: bool
+    level: RecognitionLevel | None = None  # None: not recognised
+    previous_level: RecognitionLevel | None = None
+    decision_ref: Text
+    previous_decision_ref: Text
+    corrected_on: Day
+    reason: Remark
+    number: int = Field(ge=1, le=MAX_CORRECTIONS)  # its place in the decision's corrections
 
 
 class ReviewRecorded(Payload):

@@ -17,15 +17,17 @@ from shared.envelope import Event, new_event
 from shared.events import (
     CommentPosted,
     ConflictDeclared,
+    CorrectionRecorded,
     CouncilDecisionRecorded,
     NominationAccepted,
     NominationWithdrawn,
     ReplicationReported,
     ReviewReported,
+    RevocationRecorded,
     ScoreSubmitted,
     VisitReported,
 )
-from shared.vocabulary import Field, NomineeKind, RecognitionLevel, Role, Trend
+from shared.vocabulary import Field, NomineeKind, RecognitionLevel, RevocationGround, Role, Trend
 from tests.conftest import reads, wait_until
 
 DB = "exemplars_evaluations"
@@ -504,7 +506,7 @@ async def test_kill_9_in_a_stream_of_scores_loses_and_duplicates_nothing(service
     await outputs(topic_log, ids[0], "evaluation.completed")  # mid-stream
     service.kill()
     await sender
-    # Killed inside a commit, its transaction holds documents for up to 60 s (stack.restart).
+    # Killed inside a commit, its transaction holds documents for up to 20 s here (stack.restart).
     # The promise is no loss, no duplicate.
     await stack.restart(service)
 
@@ -541,3 +543,71 @@ async def test_a_unit_system_can_neither_score_nor_decide_and_nothing_changes(se
         assert await refused(topic_log, forged) == {"NOT_AUTHORIZED"}
     doc = await mongo["exemplars_evaluations"]["evaluations"].find_one({"_id": nomination_id})
     assert doc["sheets"] == [] and doc["decision"] is None and doc["status"] == "open"
+
+
+# ---- after the council: revocation and correction ---------------------------------------------
+
+
+async def test_a_revoked_recognition_leaves_the_lists_and_keeps_its_history(service, stack, producer, topic_log):
+    nomination_id, exemplar_id = nid("NOM-REV"), None
+    sub = submission(nomination_id, OFFICERS["VT"], 2026, MODELS[3])
+    await publish(producer, topics.NOMINATIONS_INTAKE, sub, nomination_id, "urn:unit:VT")
+    await score_all(producer, topic_log, nomination_id, 0.85, field=sub.field, kind=sub.nominee.kind)
+    [recognized] = await answer(topic_log, await decide(producer, nomination_id, True))
+    exemplar_id = recognized.data.exemplar_id
+
+    async def council(payload) -> Event:
+        return await publish(producer, topics.EVALUATIONS_INTAKE, payload, nomination_id, "urn:council")
+
+    # A correction of the level: the history keeps what it replaced.
+    [corrected] = await answer(topic_log, await council(CorrectionRecorded(
+        nomination_id=nomination_id, level=RecognitionLevel.UNIT, corrected_on=dt.date(2025, 12, 3),
+        reason="Quyết định ghi nhầm cấp công nhận.")))
+    assert corrected.type == "exemplar.decision_corrected"
+    assert (corrected.data.previous_level, corrected.data.level) == (RecognitionLevel.MINISTRY, RecognitionLevel.UNIT)
+
+    for unit, applied in (("KTTV", dt.date(2025, 12, 20)), ("BHD", dt.date(2026, 2, 10))):
+        await answer(topic_log, await publish(producer, topics.EVALUATIONS_INTAKE, ReplicationReported(
+            exemplar_id=exemplar_id, adopting_unit_id=unit, applied_on=applied,
+            reported_by=OFFICERS[unit].staff_id), exemplar_id))
+    revocation = RevocationRecorded(nomination_id=nomination_id, revocation_ref="45/QĐ-BNNMT",
+                                    revoked_on=dt.date(2026, 1, 15), ground=RevocationGround.FALSE_DOCUMENTS,
+                                    reason="Biên bản bình xét được lập sau ngày họp.")
+    [revoked] = await answer(topic_log, await council(revocation))
+    assert revoked.type == "exemplar.revoked" and revoked.data.distinct_units == 1  # BHD came after the day
+    assert revoked.data.level is RecognitionLevel.UNIT
+
+    # Refused, each with its code: a second revocation, a correction of a revoked title, a replication.
+    assert await refused(topic_log, await council(revocation.model_copy(update={"revocation_ref": "46/QĐ-BNNMT"}))) \
+        == {"ALREADY_REVOKED"}
+    assert await refused(topic_log, await council(CorrectionRecorded(
+        nomination_id=nomination_id, decision_ref="15A/QĐ-BNNMT", corrected_on=dt.date(2026, 1, 20),
+        reason="Sửa số quyết định."))) == {"ALREADY_REVOKED"}
+    assert await refused(topic_log, await publish(producer, topics.EVALUATIONS_INTAKE, ReplicationReported(
+        exemplar_id=exemplar_id, adopting_unit_id="QLDD", applied_on=dt.date(2026, 3, 1),
+        reported_by=OFFICERS["QLDD"].staff_id), exemplar_id)) == {"EXEMPLAR_REVOKED"}
+
+    async with http(service) as client:
+        recognised = (await client.get("/exemplars", params={"year": 2026})).json()
+        listed = (await client.get("/exemplars", params={"status": "revoked", "year": 2026})).json()
+        history = (await client.get(f"/exemplars/{exemplar_id}")).json()
+        evaluation = (await client.get(f"/evaluations/{nomination_id}")).json()
+    assert exemplar_id not in {e["exemplar_id"] for e in recognised}
+    assert exemplar_id in {e["exemplar_id"] for e in listed}
+    assert history["revoked"] and history["status"] == "revoked" and history["adopting_units"] == 1
+    assert history["revocation"]["revocation_ref"] == "45/QĐ-BNNMT" and history["revocation"]["uncounted"] == ["BHD"]
+    assert history["revocation"]["sender"]["producer"] == "council"
+    assert history["totals"]["replications"] == 2 and history["level"] == "unit"
+    decision = evaluation["decision"]
+    assert decision["recognized"] and decision["revocation"]["ground"] == "false_documents"
+    assert [(c["previous_level"], c["level"]) for c in decision["corrections"]] == [("ministry", "unit")]
+    # Another unit still reads what was revoked, as it read the recognition.
+    async with reads(service, stack.keyring.reader_token("qldd", "unit:QLDD")) as other:
+        assert (await other.get(f"/exemplars/{exemplar_id}")).json()["revoked"] is True
+
+    async def nomination_revoked():
+        async with reads(stack.services["nominations"][0]) as c:
+            doc = (await c.get(f"/nominations/{nomination_id}")).json()
+            return doc if doc.get("status") == "revoked" else None
+    shown = await wait_until(nomination_revoked, what="the nominations service to learn the revocation")
+    assert shown["decision"]["level"] == "unit" and shown["decision"]["revocation"]["ref"] == "45/QĐ-BNNMT"

@@ -123,7 +123,7 @@ async def world(tmp_path_factory):
     mail = MailSink(root / "mail", port=stack.config.smtp_port).start()
     producer = await stack.producer(linger_ms=5)
     mongo = AsyncMongoClient(stack.config.mongo_uri, tz_aware=True)
-    logs = {topic: await TopicLog(stack.config.bootstrap, topic).start()
+    logs = {topic: await TopicLog(stack.config.bootstrap, topic, stack.vault()).start()
             for topic in (topics.NOMINATIONS, topics.EVALUATIONS, topics.NOTIFICATIONS, topics.dlq(topics.NOMINATIONS_INTAKE),
                           topics.dlq(topics.EVALUATIONS_INTAKE))}
     try:

@@ -28,13 +28,14 @@ from shared.events import (
     EvaluationCancelled,
     EvaluationReminder,
     ExemplarRecognized,
+    ExemplarRevoked,
     ExemplarReplicated,
     PanelAssigned,
     StaffRegistered,
     StaffRemoved,
     UnitRegistered,
 )
-from shared.vocabulary import Field, NomineeKind, RecognitionLevel, Role
+from shared.vocabulary import Field, NomineeKind, RecognitionLevel, RevocationGround, Role
 from tests.conftest import reads, wait_until
 
 DB = "exemplars_notifications"
@@ -398,3 +399,25 @@ async def test_a_webhook_into_our_own_network_is_never_called(notifications, pro
         (shown,) = [d for d in (await http.get("/deliveries", params={"event_id": event.id})).json()
                     if d["channel"] == "webhook"]
     assert shown["last_error"] == "blocked_address"
+
+
+async def test_a_revocation_reaches_everyone_the_recognition_did(notifications, producer, mailbox, mongo):
+    """The unit, and as paced publicity every open unit's emulation officers: the recognition's audience."""
+    event = evaluation_event(ExemplarRevoked(
+        exemplar_id=uid("EX"), nomination_id=uid("NOM-V"), unit_id="DDBD", year=2025, field=Field.SURVEYING_MAPPING,
+        nominee_name="Phòng Dữ liệu nền", title="Cơ sở dữ liệu nền địa lý cập nhật liên tục",
+        level=RecognitionLevel.MINISTRY, decision_ref="123/QĐ-BNNMT", revocation_ref="45/QĐ-BNNMT",
+        revoked_on=dt.date(2026, 1, 15), ground=RevocationGround.FALSE_DOCUMENTS,
+        reason="Biên bản bình xét được lập sau ngày họp.", distinct_units=2))
+    officers = {email_of(m.staff_id) for m in demo_data.staff() if Role.EMULATION_OFFICER in m.roles}
+    direct = {email_of(member("DDBD", Role.UNIT_LEADER).staff_id), email_of(member("DDBD", Role.EMULATION_OFFICER).staff_id),
+              "ddbd@monre.gov.vn"}
+    await publish(producer, topics.EVALUATIONS, event)
+    mails = await mailbox.wait_for(event, len(officers | direct), timeout=60)
+    assert recipients(mails) == officers | direct
+    assert all(m["Subject"].startswith("Thu hồi danh hiệu điển hình tiên tiến") for m in mails)
+    unit_mail = next(m for m in mails if "ddbd@monre.gov.vn" in m["To"])
+    text = unit_mail.get_body(("plain",)).get_content()
+    assert "45/QĐ-BNNMT" in text and "làm giả hồ sơ, giấy tờ" in text and "15/01/2026" in text
+    assert "Nộp lại bằng, hiện vật và tiền thưởng" in text
+    assert sum(d["publicity"] for d in await deliveries(mongo, event)) == len(officers) - 1

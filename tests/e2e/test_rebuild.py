@@ -54,7 +54,7 @@ async def own(tmp_path_factory):
 
     async def topic_log(topic: str) -> TopicLog:
         if topic not in logs:
-            logs[topic] = await TopicLog(stack.config.bootstrap, topic).start()
+            logs[topic] = await TopicLog(stack.config.bootstrap, topic, stack.vault()).start()
         return logs[topic]
     try:
         await send(producer, topics.DIRECTORY, demo_data.directory_events())

@@ -55,7 +55,7 @@ async def phase(tmp_path_factory):
     stack = EmbeddedStack(StackConfig.ephemeral(root))
     await stack.start_servers()
     bootstrap = stack.config.bootstrap
-    logs = {topic: await TopicLog(bootstrap, topic).start() for topic in LOGGED}
+    logs = {topic: await TopicLog(bootstrap, topic, stack.vault()).start() for topic in LOGGED}
     producer = await stack.producer(linger_ms=5)
     mongo = AsyncMongoClient(stack.config.mongo_uri, tz_aware=True)
     try:

@@ -100,7 +100,7 @@ async def run_subscriber(stack, db, topic: str, out: str):
 
     unit = UnitOfWork(MongoDocuments(db), decider, check=sendable)
     kafka.subscribe(broker, topic, service="fate-test", name=topic, handlers=decider.routes()[topic], unit=unit,
-                    output_topic=out, settings=settings, credentials=credentials, ignore_unhandled=False)
+                    output_topic=out, settings=settings, credentials=credentials, vault=None, ignore_unhandled=False)
     await broker.start()
     return broker
 
@@ -133,8 +133,8 @@ async def test_failures_of_one_record_never_cost_its_neighbours(stack, producer,
     records += [(b"K5", deep, {"content-type": "application/cloudevents+json"}), envelope.encode(big)]
     records += [envelope.encode(e) for e in valid[12:]]
 
-    dead = await TopicLog(stack.config.bootstrap, dlq(topic)).start()
-    answers = await TopicLog(stack.config.bootstrap, out).start()
+    dead = await TopicLog(stack.config.bootstrap, dlq(topic), stack.vault()).start()
+    answers = await TopicLog(stack.config.bootstrap, out, stack.vault()).start()
     broker = await run_subscriber(stack, db, topic, out)
     try:
         # One producer batch per partition: the poison shares its batches with valid records.

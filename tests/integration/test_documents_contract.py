@@ -90,10 +90,16 @@ async def test_answers_are_kept_once_per_input(documents):
     (Where("things", "kind", ("x",)), ["a", "c"]),
     (Where("things", "tags", ("red", "blue")), ["a", "b"]),  # a list field: any of them
     (Where("things", "kind", ("nothing",)), []),
+    # A dotted field reaches into subdocuments and lists of them, in both stores alike.
+    (Where("things", "sheets.by", ("p1",)), ["a"]),
+    (Where("things", "owner.id", ("p2", "p3")), ["b"]),
+    (Where("things", "sheets.notes.by", ("p4",)), ["a"]),
 ])
 async def test_a_query_is_one_field_holding_one_of_some_values(documents, query, expected):
-    await documents.commit([Write("things", "a", None, {"_id": "a", "kind": "x", "tags": ["red"]}),
-                            Write("things", "b", None, {"_id": "b", "kind": "y", "tags": ["green", "blue"]}),
+    await documents.commit([Write("things", "a", None, {"_id": "a", "kind": "x", "tags": ["red"],
+                                                        "sheets": [{"by": "p0"}, {"by": "p1", "notes": [{"by": "p4"}]}]}),
+                            Write("things", "b", None, {"_id": "b", "kind": "y", "tags": ["green", "blue"],
+                                                        "owner": {"id": "p2"}}),
                             Write("things", "c", None, {"_id": "c", "kind": "x", "tags": []})], [])
     [(asked, found)] = (await documents.query([query])).items()
     assert asked == query and sorted(d["_id"] for d in found) == expected

@@ -4,7 +4,9 @@ The oracle is the service itself: its real handlers in the unit of work over Mon
 fresh database of the stack's SecantusDB, answer a scripted sequence of inputs. Inputs and
 answers go through the CloudEvents codec as the log would hold them; the rebuild then
 reads only that log, and its documents, written to another fresh database the way
-`deploy/rebuild.py` does, must match the live ones.
+`deploy/rebuild.py` does, must match the live ones. With a key store (`Live(vault=...)`), the
+records are sealed as the producers seal them, and the log can be read again later with the
+keys the store then holds (`Live.reread`: tests/integration/test_erasure_rebuild.py).
 """
 
 import contextlib
@@ -29,11 +31,13 @@ from shared.envelope import Event, Received, new_event
 from shared.events import (
     CommentPosted,
     ConflictDeclared,
+    CorrectionRecorded,
     CouncilDecisionRecorded,
     NominationAccepted,
     NominationWithdrawn,
     ReplicationReported,
     ReviewReported,
+    RevocationRecorded,
     ScoreSubmitted,
     StaffRegistered,
     StaffRemoved,
@@ -43,7 +47,8 @@ from shared.events import (
 from shared.programme import load_programme
 from shared.replay import Answers, Logged, compare
 from shared.unit_of_work import UnitOfWork
-from shared.vocabulary import Field, NomineeKind, RecognitionLevel, Role, Trend
+from shared.vault import Vault, keys_to_open, keys_to_seal
+from shared.vocabulary import Field, NomineeKind, RecognitionLevel, RevocationGround, Role, Trend
 
 SETTINGS = EvaluationsSettings(programme_file=None, criteria_dir=None, replacement_min_days=7)
 POLICY = load_programme(SETTINGS.programme_file).evaluation
@@ -54,21 +59,33 @@ OFFICER = StaffMember("NOM-OFFICER", "U-NOM", "Lê Thị Lan", (Role.EMULATION_O
 HR, PORTAL, COUNCIL, NOMINATIONS = "urn:hr", "urn:portal", "urn:council", "urn:exemplars:nominations"
 
 
-def roundtrip(event: Event) -> Event:
-    """The event as a consumer of the log decodes it."""
-    key, value, headers = envelope.encode(event)
-    return envelope.decode(key, value, [(name, text.encode()) for name, text in headers.items()])
+Raw = tuple[bytes, bytes, list[tuple[str, bytes]]]  # a record as the log holds it: key, value, headers
+
+
+async def sealed(event: Event, vault: Vault | None) -> Raw:
+    """The record a producer writes: personal fields sealed under their persons' keys (none
+    without a key store: in clear)."""
+    key, value, headers = envelope.encode(event, await keys_to_seal(vault, [event]))
+    return key, value, [(name, text.encode()) for name, text in headers.items()]
+
+
+async def opened(raw: Raw, vault: Vault | None, received: Received | None = None) -> Event:
+    """The event as a consumer of the log decodes it, with the keys the store holds now."""
+    return envelope.decode(*raw, received=received, keys=await keys_to_open(vault, [raw[1]]))
 
 
 class Live:
     """The live service: its handlers on the real store; every input and answer logged."""
 
-    def __init__(self, store: EvaluationStore) -> None:
+    def __init__(self, store: EvaluationStore, vault: Vault | None = None) -> None:
         self.store = store
+        self.vault = vault
         self.work = UnitOfWork(store.documents, Evaluations(CRITERIA, POLICY, SETTINGS.replacement_min_days))
         self.inputs: list[Logged] = []
         self.batch: list[Event] | None = None
         self.log: list[Event] = []
+        self.records: list[Raw] = []  # each input's record, in the order of `inputs`
+        self.published: list[Raw] = []  # each answer's record, in the order of `log`
         self._partitions: dict[tuple[str, str], int] = {}
         self._offsets: dict[tuple[str, int], int] = {}
         self._seconds = count()
@@ -80,16 +97,34 @@ class Live:
         partition = self._partitions.setdefault((topic, key), len(self._partitions))
         offset = self._offsets[topic, partition] = self._offsets.get((topic, partition), -1) + 1
         # As the consumer decodes it: where and when the broker received it.
-        event = dataclasses.replace(roundtrip(new_event(data, key=key, source=source, time=time)),
-                                    received=Received(topic, partition, offset, time))
+        raw = await sealed(new_event(data, key=key, source=source, time=time), self.vault)
+        event = await opened(raw, self.vault, Received(topic, partition, offset, time))
+        logged = Logged(topic, partition, offset, time, event)
         if self.batch is not None:
             self.batch.append(event)
-            self.inputs.append(Logged(topic, partition, offset, time, event))
+            self.inputs.append(logged)
+            self.records.append(raw)
             return []
         output = await self._handle(topic, event)
-        self.inputs.append(Logged(topic, partition, offset, time, event))
-        self.log += [roundtrip(e) for e in output]
+        self.inputs.append(logged)
+        self.records.append(raw)
+        await self.publish(output)
         return output
+
+    async def publish(self, events: list[Event]) -> None:
+        """The answers, sealed as the service's producer seals them, in the log."""
+        for event in events:
+            raw = await sealed(event, self.vault)
+            self.published.append(raw)
+            self.log.append(await opened(raw, self.vault))
+
+    async def reread(self) -> tuple[list[Logged], Answers]:
+        """The whole log, inputs and answers, as a rebuild reads it now: with the keys the store
+        holds now (an erased person's fields "đã xóa")."""
+        keys = await keys_to_open(self.vault, [raw[1] for raw in (*self.records, *self.published)])
+        inputs = [dataclasses.replace(r, event=envelope.decode(*raw, received=r.event.received, keys=keys))
+                  for r, raw in zip(self.inputs, self.records, strict=True)]
+        return inputs, Answers.of(envelope.decode(*raw, keys=keys) for raw in self.published)
 
     @contextlib.asynccontextmanager
     async def batched(self):
@@ -100,7 +135,7 @@ class Live:
         for outcome in await self.work.run(events):
             if outcome.error is not None:
                 raise outcome.error
-            self.log += [roundtrip(e) for e in outcome.publish]
+            await self.publish(outcome.publish)
 
     async def _handle(self, topic: str, event: Event) -> list[Event]:
         """One input, one batch, as a consumer that polled it alone."""
@@ -113,7 +148,7 @@ class Live:
         """What the schedule publishes on `today`, marked published as it does."""
         due = await due_reminders(self.store, POLICY, dt.date.fromisoformat(today))
         await self.store.mark_notices_published(due)
-        self.log += [roundtrip(e) for e in due]
+        await self.publish(due)
         return due
 
     # ---- inputs ----------------------------------------------------------------------------
@@ -253,6 +288,20 @@ async def test_the_rebuilt_projection_is_the_live_one(databases):
     exemplar = await live.store.exemplar("EX-N1")
     assert (exemplar["reviews_count"], exemplar["review_visits"], exemplar["visits_count"]) == (1, 3, 1)
     assert (await live.store.review("EX-N1", "2024-H2"))["trend"] == "growing"
+    # The council corrects the level, then revokes the title (backdated): U-E's later replication stops counting.
+    only(await live.intake(CorrectionRecorded(nomination_id="N1", level=RecognitionLevel.UNIT, corrected_on=dt.date(
+        2024, 7, 6), reason="Nhầm cấp công nhận."), "N1", "2024-07-06", COUNCIL), "exemplar.decision_corrected")
+    only(await live.intake(ReplicationReported(exemplar_id="EX-N1", adopting_unit_id="U-E",
+                                               applied_on=dt.date(2024, 7, 20), reported_by="e1"),
+                           "EX-N1", "2024-07-21"), "exemplar.replicated")
+    revoked = only(await live.intake(RevocationRecorded(
+        nomination_id="N1", revocation_ref="45/QĐ-BNNMT", revoked_on=dt.date(2024, 7, 15),
+        ground=RevocationGround.FRAUD, reason="Kê khai số liệu không trung thực."), "N1", "2024-07-25", COUNCIL),
+        "exemplar.revoked")
+    assert revoked.distinct_units == 2 and revoked.level is RecognitionLevel.UNIT  # U-B, U-C; not U-E
+    only(await live.intake(ReplicationReported(exemplar_id="EX-N1", adopting_unit_id="U-F",
+                                               applied_on=dt.date(2024, 7, 26), reported_by="f1"),
+                           "EX-N1", "2024-07-26"), "evaluation.input_rejected")
 
     # Reminders and overdue notices from the schedule; a departure; a withdrawal.
     assert await live.reminders("2024-03-26")  # N0 overdue, T-7 before N2's and N3's deadlines

@@ -8,7 +8,9 @@ own (topic by topic, as independent consumers may, each partition's run one batc
 with senders that record instead of sending, and its published outcomes are the log's answers.
 Inputs and answers go through the CloudEvents codec as the log would hold them. The rebuild
 reads only that log; its documents, written to another fresh database the way
-`deploy/rebuild.py` does, must match.
+`deploy/rebuild.py` does, must match. With a key store (`Live(vault=...)`), the records are
+sealed as the producers seal them, and the log can be read again later with the keys the store
+then holds (`Live.reread`: tests/integration/test_erasure_rebuild.py).
 """
 
 import asyncio
@@ -53,6 +55,7 @@ from shared.events import (
 from shared.events.nominations import Nominee
 from shared.replay import Answers, Logged, compare
 from shared.unit_of_work import UnitOfWork
+from shared.vault import Vault, keys_to_open, keys_to_seal
 from shared.vocabulary import Field, NomineeKind, RecognitionLevel, Role
 
 HR, NOMINATIONS, EVALUATIONS = "urn:hr", "urn:exemplars:nominations", "urn:exemplars:evaluations"
@@ -64,6 +67,16 @@ def roundtrip(event: Event, received: envelope.Received | None = None) -> Event:
     """The event as a consumer of the log decodes it (with where and when the log received it)."""
     key, value, headers = envelope.encode(event)
     return envelope.decode(key, value, [(name, text.encode()) for name, text in headers.items()], received=received)
+
+
+Raw = tuple[bytes, bytes, list[tuple[str, bytes]]]  # a record as the log holds it: key, value, headers
+
+
+async def sealed(event: Event, vault: Vault | None) -> Raw:
+    """The record a producer writes: personal fields sealed under their persons' keys (in clear
+    without a key store)."""
+    key, value, headers = envelope.encode(event, await keys_to_seal(vault, [event]))
+    return key, value, [(name, text.encode()) for name, text in headers.items()]
 
 
 def settings_for(database: str) -> NotificationsSettings:
@@ -98,25 +111,30 @@ class Live:
     """The live service: its handlers in its unit of work over its store's documents, and the
     delivery worker's claim and attempt code; every input and outcome logged."""
 
-    def __init__(self, db, settings: NotificationsSettings, publish_fails: bool = False) -> None:
-        self.db, self.settings = db, settings
+    def __init__(self, db, settings: NotificationsSettings, publish_fails: bool = False,
+                 vault: Vault | None = None) -> None:
+        self.db, self.settings, self.vault = db, settings, vault
         self.store = NotificationStore(db)
         self.handlers = Notifications(settings, default_routes())  # the real clock
         self.unit = UnitOfWork(self.store.documents, self.handlers)
         self.inputs: list[Logged] = []
+        self.records: list[Raw] = []  # each input's record, in the order of `inputs`
         self.outcomes: list[Event] = []
+        self.published: list[Raw] = []  # each outcome's record, in the order of `outcomes`
         self.mail, self.hooks = Mail(), Hooks()
         self.publish_fails = publish_fails
         self.worker = DeliveryWorker(self.store, settings, default_routes(), self._publish, self.mail, self.hooks,
                                      now=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(milliseconds=5))
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
-        self._phase: list[Logged] = []
+        self._phase: list[Logged] = []  # logged, not yet read: their events as produced
         self._claims = itertools.count(1)
 
     async def _publish(self, events: list[Event]) -> None:
         if self.publish_fails:
             raise ConnectionError("broker away")
-        self.outcomes.extend(events)
+        for event in events:
+            self.published.append(await sealed(event, self.vault))
+            self.outcomes.append(event)
 
     def log(self, topic: str, partition: int, data, key: str, source: str, time: dt.datetime | None = None,
             event: Event | None = None, at: dt.datetime | None = None) -> Event:
@@ -126,18 +144,29 @@ class Live:
         event = event or new_event(data, key=key, source=source, time=time or at - dt.timedelta(milliseconds=40))
         offset = self._offsets[(topic, partition)]
         self._offsets[(topic, partition)] += 1
-        record = Logged(topic, partition, offset, at,
-                        roundtrip(event, envelope.Received(topic, partition, offset, at)))
-        self.inputs.append(record)
-        self._phase.append(record)
+        self._phase.append(Logged(topic, partition, offset, at, event))
         return event
+
+    async def _read(self, phase: list[Logged]) -> list[Logged]:
+        """The records of `phase` sealed as their producers write them, then read as the consumer
+        reads them (with where and when the log received them)."""
+        read = []
+        for record in phase:
+            raw = await sealed(record.event, self.vault)
+            received = envelope.Received(record.topic, record.partition, record.offset, record.at)
+            event = envelope.decode(*raw, received=received, keys=await keys_to_open(self.vault, [raw[1]]))
+            read.append(replace(record, event=event))
+            self.inputs.append(read[-1])
+            self.records.append(raw)
+        return read
 
     async def process(self) -> None:
         """The records logged since the last call, topic by topic (the consumers run apart),
         each run of records from one partition one consumed batch: one unit of work."""
         routes = self.handlers.routes()
+        phase = await self._read(self._phase)
         for topic in (topics.DIRECTORY, topics.EVALUATIONS, topics.NOMINATIONS):
-            records = [r for r in self._phase if r.topic == topic]
+            records = [r for r in phase if r.topic == topic]
             assert all(r.event.type in routes[topic] for r in records), "every logged type is consumed"
             for _, batch in itertools.groupby(records, key=lambda r: r.partition):
                 outcomes = await self.unit.run([r.event for r in batch])
@@ -160,8 +189,18 @@ class Live:
                 await self.worker.attempt(delivery)
         await asyncio.sleep(0.01)  # what is logged next arrives after these outcomes
 
-    def answers(self) -> Answers:
-        return Answers.of(roundtrip(e) for e in self.outcomes)
+    async def answers(self) -> Answers:
+        """The outcomes as a rebuild reads them now (with the keys the store holds now)."""
+        keys = await keys_to_open(self.vault, [raw[1] for raw in self.published])
+        return Answers.of(envelope.decode(*raw, keys=keys) for raw in self.published)
+
+    async def reread(self) -> tuple[list[Logged], Answers]:
+        """The inputs and the outcomes as a rebuild reads them now: with the keys the store
+        holds now (an erased person's fields "đã xóa")."""
+        keys = await keys_to_open(self.vault, [raw[1] for raw in self.records])
+        inputs = [replace(r, event=envelope.decode(*raw, received=r.event.received, keys=keys))
+                  for r, raw in zip(self.inputs, self.records, strict=True)]
+        return inputs, await self.answers()
 
     async def documents(self) -> dict[str, list[dict]]:
         return await read(self.db)
@@ -298,7 +337,7 @@ async def test_rebuild_matches_the_live_projection(databases, monkeypatch, batch
                          (delivery_module.WebhookSender, "send"), (kafka, "publish"),
                          (delivery_module.DeliveryWorker, "attempt")):
         monkeypatch.setattr(target, name, forbidden)
-    answers = live.answers()
+    answers = await live.answers()
     rebuilt = await rebuild(live.inputs, answers, settings)
 
     live_docs = await live.documents()
@@ -337,7 +376,7 @@ async def test_outcomes_of_deliveries_the_replay_does_not_plan_are_divergent(dat
     live = Live(live_db, settings)
     await live.store.ensure_indexes()
     events = await scenario(live, uuid.uuid4().hex[:6].upper())
-    answers = live.answers()
+    answers = await live.answers()
     stranger = roundtrip(new_event(NotificationSent(
         delivery_id="notification-nobody-planned", notified_event_id=str(uuid.uuid4()),
         notified_event_type="evaluation.reminder", recipient_id="X-1", channel="email", address="x@monre.gov.vn",
@@ -379,7 +418,7 @@ async def test_an_outcome_stamped_before_its_input_arrived_still_finishes_it(dat
     # The producer's clock ran a minute ahead of the worker's.
     inputs = [replace(r, at=outcome.time + dt.timedelta(minutes=1)) if r.topic == topics.EVALUATIONS else r
               for r in live.inputs]
-    answers = live.answers()
+    answers = await live.answers()
 
     rebuilt = await rebuild(inputs, answers, settings)
 
@@ -394,7 +433,7 @@ async def test_an_outcome_not_yet_published_is_reported_not_excused(databases):
     (sent,) = await live.db["deliveries"].find().to_list()
     assert sent["status"] == "sent" and sent["outcome_pending"] is True and live.outcomes == []
 
-    answers = live.answers()
+    answers = await live.answers()
     rebuilt = await rebuild(live.inputs, answers, settings)
 
     assert answers.divergent == []

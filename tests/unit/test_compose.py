@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from shared.retention import RetentionError, RetentionPolicy
 from shared.settings import ServiceSettings
 from shared.topics import TOPICS, all_topic_names, dlq
 
@@ -436,39 +437,45 @@ def test_app_services_share_one_image_built_from_deploy_dockerfile(services):
 # ---- Kafka and its topics -------------------------------------------------------------------------
 
 
-def script_topics() -> dict[str, int]:
+def script_topics() -> dict[str, tuple[int, str]]:
+    """The job's list: topic -> (partitions, default retention.ms)."""
     text = TOPIC_SCRIPT.read_text(encoding="utf-8")
-    block = re.search(r"# BEGIN TOPICS.*?\n(.*?)# END TOPICS", text, re.S)
+    block = re.search(r"# BEGIN TOPICS.*?\nTOPICS='(.*?)'\n# END TOPICS", text, re.S)
     assert block, "create-topics.sh lost its BEGIN/END TOPICS markers"
-    topics: dict[str, int] = {}
+    topics: dict[str, tuple[int, str]] = {}
     for line in block.group(1).splitlines():
-        match = re.fullmatch(r"\s*([A-Za-z0-9._-]+)\s+(\d+)\s*", line)
-        if match:
-            assert match.group(1) not in topics, f"{match.group(1)} listed twice"
-            topics[match.group(1)] = int(match.group(2))
+        if not line.strip():
+            continue
+        match = re.fullmatch(r"\s*([A-Za-z0-9._-]+)\s+(\d+)\s+(-1|\d+)\s*", line)
+        assert match, f"not `name partitions retention.ms`: {line!r}"
+        assert match.group(1) not in topics, f"{match.group(1)} listed twice"
+        topics[match.group(1)] = (int(match.group(2)), match.group(3))
     return topics
 
 
-def test_topic_job_creates_exactly_the_topics_of_shared_topics():
+def test_topic_job_creates_exactly_the_topics_of_shared_topics_with_their_retention():
     topics = script_topics()
     assert sorted(topics) == sorted(all_topic_names())
     for spec in TOPICS:
-        assert topics[spec.name] == spec.partitions, spec.name
-        assert topics[dlq(spec.name)] == 1, dlq(spec.name)
+        assert topics[spec.name][0] == spec.partitions, spec.name
+        assert topics[dlq(spec.name)][0] == 1, dlq(spec.name)
+    default = RetentionPolicy.from_text("")
+    assert {name: retention for name, (_, retention) in topics.items()} == {
+        name: default.retention_ms(name) for name in all_topic_names()
+    }
 
 
 def test_topic_job_agrees_with_the_local_stack_plan():
     """deploy/topics.py creates the topics of local runs; compose must create the same ones."""
     from deploy.topics import topic_plan
 
-    plan = {topic.name: topic for topic in topic_plan()}
+    plan = {topic.name: topic for topic in topic_plan(policy=RetentionPolicy.from_text(""))}
     topics = script_topics()
-    assert {name: topic.num_partitions for name, topic in plan.items()} == topics
+    assert {name: (topic.num_partitions, topic.topic_configs["retention.ms"]) for name, topic in plan.items()} == topics
     script = TOPIC_SCRIPT.read_text(encoding="utf-8")
-    for topic in plan.values():
-        for key, value in topic.topic_configs.items():
-            assert f"--config {key}={value}" in script, (topic.name, key, value)
-    assert "--config retention.ms=-1" in script, "event and dead-letter topics keep data forever"
+    assert {key for topic in plan.values() for key in topic.topic_configs} == {"retention.ms", "cleanup.policy"}
+    assert all(topic.topic_configs["cleanup.policy"] == "delete" for topic in plan.values())
+    assert '--config "retention.ms=$retention" --config cleanup.policy=delete' in script
     assert "--if-not-exists" in script, "the job must be safe to run on every `up`"
 
 
@@ -482,9 +489,182 @@ def test_topic_job_runs_the_script_of_the_repository(services):
     assert job["environment"]["BOOTSTRAP_SERVERS"] == kafka_internal
 
 
+def test_topic_job_takes_the_retention_overrides_from_env(raw, services):
+    job = raw["services"]["kafka-init"]
+    assert variables_in(job["environment"]["TOPIC_RETENTION"]) == {"KAFKA_TOPIC_RETENTION": [(":-", "")]}
+    assert services["kafka-init"]["environment"]["TOPIC_RETENTION"] == ""  # the defaults
+    given = resolve(raw, {"KAFKA_TOPIC_RETENTION": "exemplars.directory.dlq=90d"})
+    assert given["services"]["kafka-init"]["environment"]["TOPIC_RETENTION"] == "exemplars.directory.dlq=90d"
+
+
 def test_topic_script_is_valid_posix_shell():
     result = subprocess.run(["sh", "-n", str(TOPIC_SCRIPT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# ---- the topic job run against stand-ins of kafka-topics.sh and kafka-configs.sh --------------
+
+# Kafka's tools as far as the job uses them, over a JSON file instead of a broker. The output
+# is Kafka's own: kafka-configs.sh --describe prints "Dynamic configs for topic NAME are:" and
+# then "  key=value sensitive=false synonyms={...}" (ConfigCommand.describeResourceConfig).
+FAKE_KAFKA_TOOL = """\
+import json, os, sys
+from pathlib import Path
+
+state_file = Path(os.environ["FAKE_KAFKA_STATE"])
+state = json.loads(state_file.read_text()) if state_file.exists() else {"topics": {}, "ignore_alter": False}
+args = sys.argv[1:]
+with open(os.environ["FAKE_KAFKA_CALLS"], "a") as calls:
+    calls.write(json.dumps([Path(sys.argv[0]).name, *args]) + "\\n")
+
+def value(option):
+    return args[args.index(option) + 1]
+
+topics = state["topics"]
+if Path(sys.argv[0]).name == "kafka-topics.sh":
+    if "--list" in args:
+        print("\\n".join(sorted(topics)))
+    elif "--create" in args:
+        configs = dict(args[i + 1].split("=", 1) for i, arg in enumerate(args) if arg == "--config")
+        topics.setdefault(value("--topic"), {"partitions": int(value("--partitions")), "configs": configs})
+else:
+    assert value("--entity-type") == "topics", args
+    if "--describe" in args:
+        for name in sorted(topics):
+            print(f"Dynamic configs for topic {name} are:")
+            for key, val in sorted(topics[name]["configs"].items()):
+                print(f"  {key}={val} sensitive=false synonyms={{DYNAMIC_TOPIC_CONFIG:{key}={val}}}")
+    elif "--alter" in args and not state["ignore_alter"]:
+        key, val = value("--add-config").split("=", 1)
+        topics[value("--entity-name")]["configs"][key] = val
+state_file.write_text(json.dumps(state))
+"""
+
+
+class FakeKafka:
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "bin"
+        self.bin.mkdir()
+        for tool in ("kafka-topics.sh", "kafka-configs.sh"):
+            path = self.bin / tool
+            path.write_text(f"#!{sys.executable}\n{FAKE_KAFKA_TOOL}", encoding="utf-8")
+            path.chmod(0o755)
+        self.state = root / "state.json"
+        self.calls_file = root / "calls.jsonl"
+
+    def holds(self, topics: dict[str, dict[str, str]], ignore_alter: bool = False) -> None:
+        self.state.write_text(json.dumps({"ignore_alter": ignore_alter, "topics": {
+            name: {"partitions": 1, "configs": configs} for name, configs in topics.items()}}))
+
+    def topics(self) -> dict[str, dict]:
+        return json.loads(self.state.read_text())["topics"]
+
+    def calls(self) -> list[list[str]]:
+        if not self.calls_file.exists():
+            return []
+        return [json.loads(line) for line in self.calls_file.read_text().splitlines()]
+
+    def run_job(self, retention: str | None = None) -> subprocess.CompletedProcess:
+        env = {"PATH": os.environ["PATH"], "KAFKA_BIN": str(self.bin), "BOOTSTRAP_SERVERS": "kafka:9092",
+               "FAKE_KAFKA_STATE": str(self.state), "FAKE_KAFKA_CALLS": str(self.calls_file)}
+        if retention is not None:
+            env["TOPIC_RETENTION"] = retention
+        return subprocess.run(["sh", str(TOPIC_SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def fake_kafka(tmp_path) -> FakeKafka:
+    return FakeKafka(tmp_path)
+
+
+def retention_of(topics: dict[str, dict]) -> dict[str, str]:
+    return {name: topic["configs"].get("retention.ms") for name, topic in topics.items()}
+
+
+def test_topic_job_creates_every_topic_with_the_default_retention(fake_kafka):
+    result = fake_kafka.run_job()
+    assert result.returncode == 0, result.stderr
+    topics = fake_kafka.topics()
+    default = RetentionPolicy.from_text("")
+    assert retention_of(topics) == {name: default.retention_ms(name) for name in all_topic_names()}
+    assert {topic["configs"]["cleanup.policy"] for topic in topics.values()} == {"delete"}
+    assert {name: topic["partitions"] for name, topic in topics.items()} == {
+        name: partitions for name, (partitions, _) in script_topics().items()}
+    assert not [call for call in fake_kafka.calls() if "--alter" in call], "nothing to change on a fresh broker"
+    assert "12 topic(s) created, retention changed on 0" in result.stdout
+
+
+def test_topic_job_sets_the_retention_of_existing_topics_and_keeps_their_other_configs(fake_kafka):
+    """A broker the previous job filled (everything kept forever) takes the dead-letter default."""
+    fake_kafka.holds({name: {"retention.ms": "-1", "cleanup.policy": "delete", "min.insync.replicas": "2"}
+                      for name in all_topic_names()})
+    result = fake_kafka.run_job()
+    assert result.returncode == 0, result.stderr
+    topics = fake_kafka.topics()
+    default = RetentionPolicy.from_text("")
+    assert retention_of(topics) == {name: default.retention_ms(name) for name in all_topic_names()}
+    assert all(topic["configs"]["min.insync.replicas"] == "2" for topic in topics.values())
+    altered = sorted(call[call.index("--entity-name") + 1] for call in fake_kafka.calls() if "--alter" in call)
+    assert altered == sorted(dlq(spec.name) for spec in TOPICS)
+    assert not [call for call in fake_kafka.calls() if "--create" in call]
+    assert f"retention {dlq(TOPICS[0].name)}: -1 -> {30 * 86_400_000} ms" in result.stdout
+
+
+def test_topic_job_applies_the_overrides_as_shared_retention_reads_them(fake_kafka):
+    overrides = f" {dlq(TOPICS[0].name)}=14d, {dlq(TOPICS[2].name)} = 2160h,{dlq(TOPICS[3].name)}=forever ,"
+    fake_kafka.holds({TOPICS[2].name: {"retention.ms": "-1"}, dlq(TOPICS[2].name): {"retention.ms": "-1"}})
+    result = fake_kafka.run_job(overrides)
+    assert result.returncode == 0, result.stderr
+    policy = RetentionPolicy.from_text(overrides)
+    assert retention_of(fake_kafka.topics()) == {name: policy.retention_ms(name) for name in all_topic_names()}
+    assert policy.retention_ms(dlq(TOPICS[0].name)) == str(14 * 86_400_000)
+
+
+def test_topic_job_warns_when_an_event_topic_no_longer_keeps_everything(fake_kafka):
+    result = fake_kafka.run_job(f"{TOPICS[0].name}=3650d")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {TOPICS[0].name} keeps {3650 * 86_400_000} ms only" in result.stderr
+
+
+def test_topic_job_fails_when_the_broker_keeps_another_retention(fake_kafka):
+    """The final check reads the retention back rather than trusting the exit codes."""
+    fake_kafka.holds({name: {"retention.ms": "-1"} for name in all_topic_names()}, ignore_alter=True)
+    result = fake_kafka.run_job()
+    assert result.returncode == 1
+    assert f"RETENTION {dlq(TOPICS[0].name)} is -1, not {30 * 86_400_000}" in result.stderr
+
+
+# The shell job and shared/retention.py must accept and refuse the same settings.
+ACCEPTED = ["", " ", ",", "exemplars.directory.dlq=90d", "exemplars.directory.dlq=1ms",
+            "exemplars.directory.dlq=999999999d", "exemplars.directory=forever",
+            "exemplars.nominations.intake.dlq=14d,exemplars.directory.dlq=90d",
+            "exemplars.nominations.intake.dlq=14d\nexemplars.directory.dlq=12h",
+            "\texemplars.directory.dlq =\t36h\t"]
+REFUSED = ["exemplars.directory.dlq", "exemplars.directory.dlq=", "=14d", "exemplars.unknown=14d",
+           "exemplars.directory.DLQ=14d", "exemplars\\.directory.dlq=14d", "*.dlq=14d",
+           "exemplars.directory.dlq=14", "exemplars.directory.dlq=0d", "exemplars.directory.dlq=014d",
+           "exemplars.directory.dlq=-1", "exemplars.directory.dlq=1000000000ms", "exemplars.directory.dlq=14 d",
+           "exemplars.directory.dlq=14D", "exemplars.directory.dlq=2w", "exemplars.directory.dlq=1.5d",
+           "exemplars.directory.dlq=14dms", "exemplars.directory.dlq=Forever", "exemplars.directory.dlq=14d=1",
+           "exemplars.directory.dlq=14d,exemplars.directory.dlq=14d", "exemplars.directory.dlq=٣d"]
+
+
+@pytest.mark.parametrize("overrides", ACCEPTED)
+def test_topic_job_accepts_what_shared_retention_accepts(fake_kafka, overrides):
+    policy = RetentionPolicy.from_text(overrides)
+    result = fake_kafka.run_job(overrides)
+    assert result.returncode == 0, result.stderr
+    assert retention_of(fake_kafka.topics()) == {name: policy.retention_ms(name) for name in all_topic_names()}
+
+
+@pytest.mark.parametrize("overrides", REFUSED)
+def test_topic_job_refuses_what_shared_retention_refuses_before_asking_the_broker(fake_kafka, overrides):
+    with pytest.raises(RetentionError):
+        RetentionPolicy.from_text(overrides)
+    result = fake_kafka.run_job(overrides)
+    assert result.returncode == 1
+    assert result.stderr.startswith("kafka-init: TOPIC_RETENTION: "), result.stderr
+    assert fake_kafka.calls() == [], "the broker was asked before the setting was checked"
 
 
 def advertised_listeners(kafka: dict) -> dict[str, str]:

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from services.evaluations import domain
+from services.evaluations import council_rules, domain
 from services.evaluations.criteria import load_criteria
 from services.evaluations.directory import load_changes
 from services.evaluations.domain import Candidate, Code, NominationFacts, Status, Thresholds
@@ -279,7 +279,7 @@ PASSED = {"complete_file": True, "no_disciplinary_record": True, "months_in_oper
 
 
 def decide(status=Status.COMPLETED, recognized=True, level=RecognitionLevel.MINISTRY, gates=PASSED):
-    return domain.check_decision(nomination_id="N1", status=status, recognized=recognized, level=level,
+    return council_rules.check_decision(nomination_id="N1", status=status, recognized=recognized, level=level,
                                  gates=gates, gate_names=GATE_NAMES)
 
 
@@ -306,10 +306,10 @@ def test_recognition_needs_a_level_and_passed_gates():
 
 
 def test_fostering_opens_for_candidates_scored_high_enough_but_not_recognised():
-    assert domain.opens_fostering(False, Outcome.FOSTER)
-    assert domain.opens_fostering(False, Outcome.RECOGNIZE)
-    assert not domain.opens_fostering(False, Outcome.NOT_RECOGNIZED)
-    assert not domain.opens_fostering(True, Outcome.FOSTER)
+    assert council_rules.opens_fostering(False, Outcome.FOSTER)
+    assert council_rules.opens_fostering(False, Outcome.RECOGNIZE)
+    assert not council_rules.opens_fostering(False, Outcome.NOT_RECOGNIZED)
+    assert not council_rules.opens_fostering(True, Outcome.FOSTER)
 
 
 # ---- reminders -----------------------------------------------------------------------------

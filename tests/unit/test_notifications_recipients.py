@@ -49,6 +49,9 @@ EXPECTED = {
     "exemplar.review_recorded": {"S-TD-CDC"},
     "exemplar.support_needed": {"S-LEAD-CDC", CDC_CONTACT, "S-VP"},
     "exemplar.replicated": {"S-LEAD-CDC", "S-TD-CDC", CDC_CONTACT},
+    # Told as the recognition was: the unit, and every unit's emulation officers.
+    "exemplar.revoked": {"S-LEAD-CDC", "S-TD-CDC", CDC_CONTACT, "S-TD-TNN", "S-TD-KTTV"},
+    "exemplar.decision_corrected": {"S-LEAD-CDC", "S-TD-CDC", CDC_CONTACT},
 }
 
 

@@ -27,7 +27,7 @@ def raw_table() -> dict:
 
 def test_every_output_type_of_nominations_and_evaluations_has_a_route():
     expected = set(BY_NAME[NOMINATIONS].event_types) | set(BY_NAME[EVALUATIONS].event_types)
-    assert len(expected) == 21
+    assert len(expected) == 23
     assert routed_types() == expected
     assert set(default_routes()) == expected
 
@@ -61,6 +61,9 @@ def test_the_samples_cover_every_route():
         ("unit.quota_shortfall", {(Scope.UNIT, (Role.UNIT_LEADER, Role.EMULATION_OFFICER))}),
         ("exemplar.recognized", {(Scope.UNIT, (Role.UNIT_LEADER, Role.EMULATION_OFFICER)),
                                  (Scope.EVERY_UNIT, (Role.EMULATION_OFFICER,))}),
+        ("exemplar.revoked", {(Scope.UNIT, (Role.UNIT_LEADER, Role.EMULATION_OFFICER)),
+                              (Scope.EVERY_UNIT, (Role.EMULATION_OFFICER,))}),
+        ("exemplar.decision_corrected", {(Scope.UNIT, (Role.UNIT_LEADER, Role.EMULATION_OFFICER))}),
     ],
 )
 def test_routes_follow_the_design(event_type, scopes):
@@ -78,9 +81,9 @@ def test_staff_selectors_name_the_person_concerned():
     assert fields["evaluation.discussion_opened"] == {"evaluators"}
 
 
-def test_only_recognition_publicity_is_paced():
+def test_only_the_broadcasts_of_a_recognition_and_its_revocation_are_paced():
     paced = {t for t, route in default_routes().items() for rule in route.rules if rule.publicity}
-    assert paced == {"exemplar.recognized"}
+    assert paced == {"exemplar.recognized", "exemplar.revoked"}
 
 
 def test_unknown_payload_field_is_refused(raw_table):

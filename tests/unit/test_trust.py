@@ -34,8 +34,8 @@ def registry() -> Registry:
 
 def test_example_file_loads_with_its_documented_keys(registry):
     assert [p.name for p in registry.producers] == [
-        "unit-U-01", "hr", "council", "workspace", "nominations", "evaluations", "notifications"]
-    for name in ("nominations/1", "unit-U-01/2", "workspace/1"):
+        "unit-U-01", "hr", "privacy", "council", "workspace", "nominations", "evaluations", "notifications"]
+    for name in ("nominations/1", "unit-U-01/2", "workspace/1", "privacy/1"):
         producer, entry = registry.key(v.key_id(example_key(name)), utc("2026-06-15T00:00"))
         assert producer.name == name.split("/")[0] and entry.public.public_bytes_raw() == \
             example_key(name).public_key().public_bytes_raw()

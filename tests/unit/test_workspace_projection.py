@@ -9,13 +9,17 @@ from shared.envelope import new_event
 from shared.events import (
     CommentRecorded,
     CriteriaSetRef,
+    DecisionCorrected,
     DiscussionOpened,
     EvaluatorReplaced,
+    ExemplarRecognized,
+    ExemplarReplicated,
+    ExemplarRevoked,
     PanelAssigned,
     ScoreRecorded,
 )
 from shared.unit_of_work import UnitOfWork
-from shared.vocabulary import Field, NomineeKind
+from shared.vocabulary import Field, NomineeKind, RecognitionLevel, RevocationGround
 
 SOURCE = "urn:exemplars:evaluations"
 
@@ -65,3 +69,30 @@ async def test_a_recusal_takes_the_members_sheet_and_reopens_scoring():
     doc = await projection(recorded("A", 90), recorded("B", 80), recorded("C", 50), opened, event(replaced))
     assert doc["panel"] == ["A", "B", "D"] and set(doc["sheets"]) == {"A", "B"} and doc["status"] == "open"
     assert doc["discussion"]["spread"] == 40  # what was said stays for when the panel discusses again
+
+
+def recognition():
+    return event(ExemplarRecognized(exemplar_id="EX-N1", nomination_id="N1", unit_id="QLDD", year=2025,
+                                    field=Field.LAND, nominee_name="Phòng Dữ liệu", title="Mô hình",
+                                    level=RecognitionLevel.MINISTRY, decision_ref="12/QĐ-BNNMT", total=80))
+
+
+async def test_a_correction_then_a_revocation_keep_the_decision_readable():
+    corrected = DecisionCorrected(exemplar_id="EX-N1", nomination_id="N1", unit_id="QLDD", year=2025, title="Mô hình",
+                                  recognized=True, level=RecognitionLevel.UNIT, previous_level=RecognitionLevel.MINISTRY,
+                                  decision_ref="12/QĐ-BNNMT", previous_decision_ref="12/QĐ-BNNMT",
+                                  corrected_on=dt.date(2025, 12, 3), reason="Nhầm cấp.", number=1)
+    replicated = ExemplarReplicated(exemplar_id="EX-N1", unit_id="QLDD", title="Mô hình", adopting_unit_id="VT",
+                                    distinct_units=3)
+    revoked = ExemplarRevoked(exemplar_id="EX-N1", nomination_id="N1", unit_id="QLDD", year=2025, field=Field.LAND,
+                              nominee_name="Phòng Dữ liệu", title="Mô hình", level=RecognitionLevel.UNIT,
+                              decision_ref="12/QĐ-BNNMT", revocation_ref="45/QĐ-BNNMT",
+                              revoked_on=dt.date(2026, 1, 15), ground=RevocationGround.FRAUD, reason="Gian dối.",
+                              distinct_units=1)
+    # The replication comes late, from another partition: the revocation's count stands.
+    doc = await projection(recognition(), event(corrected), event(revoked), event(replicated))
+    decision = doc["decision"]
+    assert (decision["level"], decision["corrections"], decision["recognized"]) == ("unit", 1, True)
+    assert decision["revocation"] == {"revocation_ref": "45/QĐ-BNNMT", "revoked_on": "2026-01-15",
+                                      "ground": "fraud", "reason": "Gian dối."}
+    assert doc["adopting_units"] == 1
