@@ -55,6 +55,7 @@ class TopicLog:
     def __init__(self, bootstrap: str, topic: str, vault: MongoVault | None = None) -> None:
         self.topic = topic
         self.records: list = []
+        self._events: list[Event] = []
         self.vault = vault
         self.keys: dict = {}
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
@@ -74,6 +75,13 @@ class TopicLog:
             for records in batches.values():
                 self.keys.update(await keys_to_open(self.vault, (r.value for r in records)))
                 self.records.extend(records)
+                # Decoded once, as they arrive: tests poll `events()` many times a second, and
+                # decoding the whole topic each time took the CPU the services need.
+                for record in records:
+                    try:
+                        self._events.append(envelope.decode(record.key, record.value, record.headers, keys=self.keys))
+                    except PoisonMessage:
+                        pass
 
     async def stop(self) -> None:
         if self._task:
@@ -83,13 +91,7 @@ class TopicLog:
             await self.vault.close()
 
     def events(self) -> list[Event]:
-        result = []
-        for record in list(self.records):
-            try:
-                result.append(envelope.decode(record.key, record.value, record.headers, keys=self.keys))
-            except PoisonMessage:
-                pass
-        return result
+        return list(self._events)
 
     def about(self, key: str) -> list[Event]:
         return [e for e in self.events() if e.key == key]
