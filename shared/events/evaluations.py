@@ -318,8 +318,8 @@ class EvaluationCancelled(Payload):
     reason: Text
 
 
-class ExemplarRecognized(Payload):
-    event_type = "exemplar.recognized"
+class _Recognition(Payload):
+    """Which recognition: what its announcement and its revocation both name."""
 
     exemplar_id: Identifier
     nomination_id: NominationId
@@ -329,6 +329,11 @@ class ExemplarRecognized(Payload):
     nominee_name: Text
     nominee_staff_id: Identifier | None = None  # an individual: whose name it is (sealed under their key)
     title: Text
+
+
+class ExemplarRecognized(_Recognition):
+    event_type = "exemplar.recognized"
+
     level: RecognitionLevel
     decision_ref: Text
     total: Points
@@ -346,19 +351,11 @@ class ExemplarNotRecognized(Payload):
     fostering: bool  # a fostering record was opened (outcome "keep fostering")
 
 
-class ExemplarRevoked(Payload):
+class ExemplarRevoked(_Recognition):
     """A recognition revoked: it leaves the recognised lists, its history stays, as revoked."""
 
     event_type = "exemplar.revoked"
 
-    exemplar_id: Identifier
-    nomination_id: NominationId
-    unit_id: Identifier
-    year: Year
-    field: SectorField
-    nominee_name: Text
-    nominee_staff_id: Identifier | None = None  # an individual: whose name it is (sealed under their key)
-    title: Text
     level: RecognitionLevel  # the level the title had
     decision_ref: Text  # the recognising decision, as last corrected
     revocation_ref: Text

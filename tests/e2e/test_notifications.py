@@ -234,15 +234,22 @@ async def test_evaluation_routes_reach_the_evaluator_concerned(notifications, pr
     assert stops[0]["Subject"] == "Dừng đánh giá hồ sơ: Mô hình số hóa bản đồ địa chính dùng chung"
 
 
+def recognition_audience(unit: str) -> tuple[set[str], set[str]]:
+    """Who hears of a recognition (or its revocation): every unit's emulation officer, as
+    publicity, and the unit's leader, officer and own mailbox, directly."""
+    officers = {email_of(m.staff_id) for m in demo_data.staff() if Role.EMULATION_OFFICER in m.roles}
+    direct = {email_of(member(unit, Role.UNIT_LEADER).staff_id), email_of(member(unit, Role.EMULATION_OFFICER).staff_id),
+              f"{unit.lower()}@monre.gov.vn"}
+    return officers, direct
+
+
 async def test_recognition_publicity_reaches_every_open_unit_paced(notifications, producer, mailbox, mongo):
     exemplar = uid("EX")
     event = evaluation_event(ExemplarRecognized(
         exemplar_id=exemplar, nomination_id=uid("NOM-R"), unit_id="DDBD", year=2025, field=Field.SURVEYING_MAPPING,
         nominee_name="Phòng Dữ liệu nền", title="Cơ sở dữ liệu nền địa lý quốc gia cập nhật liên tục",
         level=RecognitionLevel.MINISTRY, decision_ref="123/QĐ-BNNMT", total=82.5))
-    officers = {email_of(m.staff_id) for m in demo_data.staff() if Role.EMULATION_OFFICER in m.roles}
-    direct = {email_of(member("DDBD", Role.UNIT_LEADER).staff_id), email_of(member("DDBD", Role.EMULATION_OFFICER).staff_id),
-              "ddbd@monre.gov.vn"}
+    officers, direct = recognition_audience("DDBD")
     await publish(producer, topics.EVALUATIONS, event)
     mails = await mailbox.wait_for(event, len(officers | direct), timeout=60)
     assert recipients(mails) == officers | direct
@@ -409,9 +416,7 @@ async def test_a_revocation_reaches_everyone_the_recognition_did(notifications, 
         level=RecognitionLevel.MINISTRY, decision_ref="123/QĐ-BNNMT", revocation_ref="45/QĐ-BNNMT",
         revoked_on=dt.date(2026, 1, 15), ground=RevocationGround.FALSE_DOCUMENTS,
         reason="Biên bản bình xét được lập sau ngày họp.", distinct_units=2))
-    officers = {email_of(m.staff_id) for m in demo_data.staff() if Role.EMULATION_OFFICER in m.roles}
-    direct = {email_of(member("DDBD", Role.UNIT_LEADER).staff_id), email_of(member("DDBD", Role.EMULATION_OFFICER).staff_id),
-              "ddbd@monre.gov.vn"}
+    officers, direct = recognition_audience("DDBD")
     await publish(producer, topics.EVALUATIONS, event)
     mails = await mailbox.wait_for(event, len(officers | direct), timeout=60)
     assert recipients(mails) == officers | direct

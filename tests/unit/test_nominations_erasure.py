@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from services.nominations.handlers import CLAIMS, NOMINATIONS, STAFF, Nominations, claim_id
 from services.nominations.rebuild import COMPARISON, rebuild
 from services.nominations.settings import NominationsSettings
-from shared import envelope, topics
+from shared import topics
 from shared.documents import MemoryDocuments
-from shared.envelope import Event, Received, new_event
+from shared.envelope import Event, new_event
 from shared.events import (
     Evidence,
     ExemplarRecognized,
@@ -25,10 +25,11 @@ from shared.events import (
 )
 from shared.events.base import ERASED
 from shared.programme import load_programme
-from shared.replay import Answers, Logged, compare
+from shared.replay import Answers, compare
 from shared.unit_of_work import ANSWERS, REVISION, UnitOfWork
-from shared.vault import MemoryVault, keys_to_open, keys_to_seal
+from shared.vault import MemoryVault
 from shared.vocabulary import EvidenceKind, Field, NomineeKind, RecognitionLevel, Role
+from tests.sealed_log import SealedLog
 
 PERSON, OTHER, SUBMITTER = "CB-0042", "CB-0043", "CB-0001"
 NAME, POSITION, EMAIL = "Nguyễn Thị Xóa Mờ", "Phó trưởng phòng Dữ liệu", "xoa.mo@example.gov.vn"
@@ -36,49 +37,11 @@ WEBHOOK = "https://chat.example.gov.vn/hooks/xoa-mo"
 TEAM = f"Tổ công tác do {NAME} phụ trách"
 OTHER_NAME, SUBMITTER_NAME = "Trần Văn Giữ Lại", "Lê Thị Gửi"
 SECRETS = (NAME, POSITION, EMAIL, WEBHOOK, TEAM)
-T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-@dataclass
-class Record:
-    topic: str
-    offset: int
-    at: dt.datetime
-    key: bytes
-    value: bytes
-    headers: list[tuple[str, bytes]]
-
-
-@dataclass
-class Log:
-    """Every topic's records, sealed as the producers seal them (one partition each)."""
-
-    vault: MemoryVault
-    records: list[Record] = field(default_factory=list)
-
-    async def append(self, topic: str, event: Event) -> Record:
-        key, value, headers = envelope.encode(event, await keys_to_seal(self.vault, [event]))
-        offset = sum(r.topic == topic for r in self.records)
-        record = Record(topic, offset, T0 + dt.timedelta(seconds=len(self.records)), key, value,
-                        [(n, v.encode()) for n, v in headers.items()])
-        self.records.append(record)
-        return record
-
-    async def read(self, *records: Record) -> list[Logged]:
-        """The records as a consumer decodes them now, with the keys the store holds now."""
-        keys = await keys_to_open(self.vault, [r.value for r in records])
-        return [Logged(r.topic, 0, r.offset, r.at, envelope.decode(
-            r.key, r.value, r.headers, received=Received(r.topic, 0, r.offset, r.at), keys=keys)) for r in records]
-
-    def of(self, *topics_: str) -> list[Record]:
-        return [r for r in self.records if r.topic in topics_]
-
-
 @dataclass
 class Live:
     """The live service: each input read from the log as it comes, its answers written to the log."""
 
-    log: Log
+    log: SealedLog
     documents: MemoryDocuments = field(default_factory=MemoryDocuments)
 
     def __post_init__(self) -> None:
@@ -122,9 +85,9 @@ def erased(n: int = 0) -> Event:
                      source="urn:exemplars:privacy", id_parts=(PERSON, *(["again"] * n)))
 
 
-async def live_world() -> tuple[MemoryVault, Log, Live]:
+async def live_world() -> tuple[MemoryVault, SealedLog, Live]:
     vault = MemoryVault()
-    log = Log(vault)
+    log = SealedLog(vault)
     live = Live(log)
     await live.consume(topics.DIRECTORY, directory(UnitRegistered(unit_id="U1", name="Phòng Dữ liệu",
                                                                   valid_from=dt.date(2020, 1, 1))))

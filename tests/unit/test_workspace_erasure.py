@@ -23,9 +23,9 @@ from services.workspace.handlers import (
     Workspace,
     erasure_queries,
 )
-from shared import envelope, topics
+from shared import topics
 from shared.documents import MemoryDocuments
-from shared.envelope import Event, Received, new_event
+from shared.envelope import Event, new_event
 from shared.events import (
     CommentRecorded,
     CriteriaSetRef,
@@ -45,8 +45,9 @@ from shared.events import (
 from shared.events.base import ERASED
 from shared.replay import Comparison, compare
 from shared.unit_of_work import ANSWERS, QUERIES, Delete, UnitOfWork, View
-from shared.vault import MemoryVault, keys_to_open, keys_to_seal
+from shared.vault import MemoryVault
 from shared.vocabulary import EvidenceKind, Field, NomineeKind, Role
+from tests.sealed_log import T0, SealedLog
 
 PERSON, MEMBER_A, MEMBER_B, MEMBER_C, SUBMITTER = "CB-0042", "CB-0051", "CB-0052", "CB-0053", "CB-0001"
 NAME, POSITION, EMAIL = "Nguyễn Thị Xóa Mờ", "Phó trưởng phòng Dữ liệu", "xoa.mo@example.gov.vn"
@@ -60,51 +61,16 @@ SECRETS = (NAME, POSITION, EMAIL, SHEET_COMMENT, CRITERION_COMMENT, SAID, SAID_B
 A_SAID, A_SHEET = "Thành viên A đồng ý với mức điểm.", "Nhận xét của thành viên A."
 # The projection, which a rebuild makes again from the log; the web side's own collections are not in it.
 PROJECTION = {name: Comparison() for name in (STAFF, UNITS, NOMINATIONS, ASSIGNMENTS, REFUSALS, ANSWERS)}
-T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-@dataclass
-class Record:
-    topic: str
-    offset: int
-    at: dt.datetime
-    key: bytes
-    value: bytes
-    headers: list[tuple[str, bytes]]
-
-
-@dataclass
-class Log:
-    """Every topic's records, sealed as the producers seal them (one partition each)."""
-
-    vault: MemoryVault
-    records: list[Record] = field(default_factory=list)
-
-    async def append(self, topic: str, event: Event) -> Record:
-        key, value, headers = envelope.encode(event, await keys_to_seal(self.vault, [event]))
-        offset = sum(r.topic == topic for r in self.records)
-        record = Record(topic, offset, T0 + dt.timedelta(seconds=len(self.records)), key, value,
-                        [(n, v.encode()) for n, v in headers.items()])
-        self.records.append(record)
-        return record
-
-    async def read(self, *records: Record) -> list[Event]:
-        """The records as a consumer decodes them now, with the keys the store holds now."""
-        keys = await keys_to_open(self.vault, [r.value for r in records])
-        return [envelope.decode(r.key, r.value, r.headers, received=Received(r.topic, 0, r.offset, r.at), keys=keys)
-                for r in records]
-
-
 @dataclass
 class Live:
-    log: Log
+    log: SealedLog
     documents: MemoryDocuments = field(default_factory=MemoryDocuments)
 
     def __post_init__(self) -> None:
         self.work = UnitOfWork(self.documents, Workspace())
 
     async def consume(self, topic: str, event: Event) -> None:
-        for outcome in await self.work.run(await self.log.read(await self.log.append(topic, event))):
+        for outcome in await self.work.run(await self.log.events(await self.log.append(topic, event))):
             assert outcome.error is None, outcome.error
             assert not outcome.publish
 
@@ -166,9 +132,9 @@ def erased(again: bool = False) -> Event:
                      source="urn:exemplars:privacy", id_parts=(PERSON, *(["again"] if again else [])))
 
 
-async def live_world() -> tuple[MemoryVault, Log, Live]:
+async def live_world() -> tuple[MemoryVault, SealedLog, Live]:
     vault = MemoryVault()
-    log = Log(vault)
+    log = SealedLog(vault)
     live = Live(log)
     inputs = [
         (topics.DIRECTORY, hr(UnitRegistered(unit_id="U1", name="Phòng Dữ liệu", valid_from=dt.date(2020, 1, 1)))),
@@ -236,7 +202,7 @@ async def test_the_live_projection_after_the_erasure_is_what_the_log_now_project
     assert live.work.loads - loads == len(erasure_queries(PERSON)) + 1  # `needs` named all it reads: no late load
 
     rebuilt = MemoryDocuments()
-    for outcome in await UnitOfWork(rebuilt, Workspace()).run(await log.read(*log.records)):
+    for outcome in await UnitOfWork(rebuilt, Workspace()).run(await log.events(*log.records)):
         assert outcome.error is None
     assert compare(live.documents.documents(), rebuilt.documents(), PROJECTION) == []
 
@@ -268,7 +234,7 @@ async def test_refusals_and_used_links_stay():
 async def test_the_erasure_decides_to_delete_the_drafts_and_submissions_of_the_person():
     vault, log, live = await live_world()
     assert await vault.erase(PERSON, dt.datetime.now(dt.UTC))
-    [event] = await log.read(await log.append(topics.DIRECTORY, erased()))
+    [event] = await log.events(await log.append(topics.DIRECTORY, erased()))
     view = View()
     handlers = Workspace()
     for query in handlers.needs(event)[QUERIES]:
