@@ -232,14 +232,20 @@ async def notified(live: notifications.Live, tag: str) -> dict[str, object]:
     return {"a": a, "b": b, **events}
 
 
-async def test_the_notifications_projection_after_an_erasure_is_the_one_the_log_rebuilds(databases):
-    live_db, rebuilt_db = databases
+async def notified_world(live_db):
+    """A live notifications service over `live_db`, sealing with a memory key store, after `notified`
+    (its tag and events)."""
     settings = notifications.settings_for(live_db.name)
     vault = MemoryVault()
     live = notifications.Live(live_db, settings, vault=vault)
     await live.store.ensure_indexes()
     tag = uuid.uuid4().hex[:6].upper()
-    events = await notified(live, tag)
+    return settings, vault, live, tag, await notified(live, tag)
+
+
+async def test_the_notifications_projection_after_an_erasure_is_the_one_the_log_rebuilds(databases):
+    live_db, rebuilt_db = databases
+    settings, vault, live, tag, events = await notified_world(live_db)
     reminder = events["reminder"].id
     # Sent before the erasure, but for the reminder to the evaluator (pending) and the paced publicity.
     await live.work(skip=lambda doc: doc["publicity"] or doc["event_id"] == reminder)
@@ -304,12 +310,7 @@ async def test_the_notifications_projection_after_an_erasure_is_the_one_the_log_
 
 async def test_a_delivery_in_flight_at_the_erasure_records_nothing_and_is_tried_again(databases):
     live_db, _ = databases
-    settings = notifications.settings_for(live_db.name)
-    vault = MemoryVault()
-    live = notifications.Live(live_db, settings, vault=vault)
-    await live.store.ensure_indexes()
-    tag = uuid.uuid4().hex[:6].upper()
-    events = await notified(live, tag)
+    settings, vault, live, tag, events = await notified_world(live_db)
     # Claimed before the erasure, tried after it (the worker's copy predates it).
     flying = {(EVALUATOR, events["reminder"].id), (f"{events['b']}-LEAD", events["recognized"].id)}
     claimed = [d for channel in ("email", "webhook") for d in await live.store.claim_due(

@@ -15,9 +15,10 @@ from deploy.dev_keys import Keyring, SigningProducer
 from shared import envelope, keys, topics
 from shared.credentials import UNAUTHENTICATED, Authenticator, Credentials, Signer
 from shared.envelope import PoisonMessage, Received, new_event
-from shared.events import ScoreSubmitted
+from shared.events import CorrectionRecorded, PersonErased, RevocationRecorded, ScoreSubmitted
 from shared.settings import ServiceSettings
 from shared.trust import ReloadingRegistry
+from shared.vocabulary import RevocationGround
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 NOW = dt.datetime.now(dt.UTC)
@@ -202,3 +203,27 @@ def test_a_unit_system_acts_for_its_staff_and_a_council_for_nobody(keyring):
     scored = authenticator.check(*on_intake(*binary(score("EV-07", "urn:council"), keyring.signer("council")),
                                             topics.EVALUATIONS_INTAKE))
     assert scored.refusal
+
+
+def test_only_the_council_revokes_or_corrects_and_only_the_privacy_tool_announces_an_erasure(keyring):
+    """The new ways in: who may send them, as the development keyring grants them."""
+    authenticator = Authenticator(ReloadingRegistry(keyring.trust_file))
+    revocation = RevocationRecorded(nomination_id="NOM-2025-QLDD-1", revocation_ref="45/QĐ-BNNMT",
+                                    revoked_on=dt.date(2026, 1, 15), ground=RevocationGround.FRAUD, reason="Gian dối.")
+    correction = CorrectionRecorded(nomination_id="NOM-2025-QLDD-1", decision_ref="15A/QĐ-BNNMT",
+                                    corrected_on=dt.date(2026, 1, 15), reason="Sửa số quyết định.")
+    for data in (revocation, correction):
+        by = {name: authenticator.check(*on_intake(*signed_as(new_event(data, key=data.nomination_id, source=source),
+                                                              keyring.signer(name), actor),
+                                                   topics.EVALUATIONS_INTAKE))
+              for name, source, actor in (("council", "urn:council", None),
+                                          ("evaluator-portal", "urn:evaluator-portal", None),
+                                          ("workspace", "urn:exemplars:workspace", "MO-01"))}
+        assert by["council"].refusal is None
+        assert by["evaluator-portal"].refusal and by["workspace"].refusal  # answered NOT_AUTHORIZED
+    erased = PersonErased(staff_id="QLDD-05", erased_on=dt.date(2026, 1, 15))
+    by = {name: authenticator.check(*received(*binary(new_event(erased, key="QLDD-05", source=source),
+                                                      keyring.signer(name))))
+          for name, source in (("privacy", "urn:exemplars:privacy"), ("hr", "urn:hr"))}
+    assert by["privacy"].refusal is None
+    assert by["hr"].refusal  # on the directory: dead-lettered, not_authorized
