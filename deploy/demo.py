@@ -22,6 +22,7 @@ from deploy.stack import StackConfig
 from shared import envelope, topics
 from shared.envelope import Event, PoisonMessage
 from shared.kafka_security import client_options
+from shared.outages import until_available
 from shared.settings import ServiceSettings
 from shared.vault import MongoVault, Vault, keys_to_seal
 
@@ -30,9 +31,10 @@ DEFAULT_YEARS = [2023, 2024, 2025]  # the programme's current phase: what the re
 
 async def send(producer: SigningProducer, topic: str, events: list[Event], structured_every: int = 0) -> None:
     """Send all, then await every confirmation (pipelined, as TRAPS.md advises); personal
-    fields sealed when the producer has the key store."""
+    fields sealed when the producer has the key store, which is waited for when it is down
+    (nothing has been sent yet, so the wait loses and repeats nothing)."""
     futures = []
-    keys = await keys_to_seal(producer.vault, events)
+    keys = await until_available(lambda: keys_to_seal(producer.vault, events), "the key store")
     for n, event in enumerate(events):
         # Some unit systems use a CloudEvents SDK in structured mode; show that both work.
         structured = structured_every and n % structured_every == 0

@@ -17,6 +17,7 @@ from deploy.processes import ManagedProcess
 from deploy.stack import EmbeddedStack, StackConfig
 from shared import envelope, topics
 from shared.envelope import Event, PoisonMessage
+from shared.outages import until_available
 from shared.vault import MongoVault, keys_to_open
 
 
@@ -73,7 +74,10 @@ class TopicLog:
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
             for records in batches.values():
-                self.keys.update(await keys_to_open(self.vault, (r.value for r in records)))
+                # The fault suite stops the database under this log: wait for it, or the log
+                # would stop growing and every later wait on it would time out.
+                self.keys.update(await until_available(
+                    lambda: keys_to_open(self.vault, (r.value for r in records)), "the key store"))
                 self.records.extend(records)
                 # Decoded once, as they arrive: tests poll `events()` many times a second, and
                 # decoding the whole topic each time took the CPU the services need.
