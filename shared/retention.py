@@ -106,6 +106,12 @@ class RetentionPolicy:
         """The value of the topic's `retention.ms` config, as Kafka takes it (a string)."""
         return str(self.by_topic[topic])
 
+    def longest_dead_letter_ms(self) -> int:
+        """How long the longest-kept dead letter stays: what a record about dead letters (the
+        operators' replay markers) needs to be kept, and no longer (it names who replayed)."""
+        kept = [self.by_topic[dlq(spec.name)] for spec in TOPICS]
+        return FOREVER if FOREVER in kept else max(kept)
+
     def shortened_event_topics(self) -> list[str]:
         """Event topics an override gave a finite retention: a rebuild no longer sees their start."""
         return [spec.name for spec in TOPICS if self.by_topic[spec.name] != FOREVER]

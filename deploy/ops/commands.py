@@ -178,6 +178,7 @@ async def replay_command(args: argparse.Namespace) -> int:
     from deploy.ops import replay as rp
     from deploy.ops.kafka_io import TopicReader
     from deploy.ops.text import parse_offsets, parse_since
+    from shared import retention
 
     if not (args.all or args.offset or args.reason or args.key):
         return _fail("replay: choose what to replay: --offset, --reason, --key, or --all")
@@ -188,6 +189,7 @@ async def replay_command(args: argparse.Namespace) -> int:
     try:
         since = parse_since(args.since) if args.since else None
         offsets = parse_offsets(args.offset) if args.offset else None
+        policy = retention.load()  # the marker topic is made with it
     except ValueError as exc:
         return _fail(str(exc))
     topics = [dl.as_dead_letter_topic(args.topic)] if args.topic else dl.dead_letter_topics()
@@ -213,7 +215,7 @@ async def replay_command(args: argparse.Namespace) -> int:
         else:
             print(rp.render_plan(steps, dry_run=True) if steps else "nothing selected")
         return 1 if refused else 0
-    done = await rp.execute(args.bootstrap, steps, force=args.force)
+    done = await rp.execute(args.bootstrap, steps, force=args.force, policy=policy)
     if args.json:
         _print_json({"replayed": [{"dead_letter": s.letter.ref, **r.to_json()} for s, r in done],
                      "refused": [{"dead_letter": s.letter.ref, "why": s.refused} for s in refused]})

@@ -26,6 +26,7 @@ from deploy.ops import REPLAY_MARKER_TOPIC
 from deploy.ops.deadletters import DeadLetter
 from deploy.ops.kafka_io import CLIENT_ID, TopicMissing, TopicReader
 from deploy.ops.text import table, utc_text
+from shared import retention
 from shared.kafka_security import client_options
 from shared.topics import DLQ_SUFFIX
 
@@ -135,8 +136,9 @@ async def load_replays(reader: TopicReader) -> dict[str, list[Replay]]:
     return result
 
 
-async def ensure_marker_topic(bootstrap: str) -> None:
-    """One partition keeps the replays in order; kept forever like the dead letters themselves."""
+async def ensure_marker_topic(bootstrap: str, retention_ms: int) -> None:
+    """One partition keeps the replays in order, as long as the longest-kept dead letter: a
+    marker outliving every letter it could name would only keep who replayed it."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID, request_timeout_ms=10_000,
                                 **client_options())
     try:
@@ -148,7 +150,7 @@ async def ensure_marker_topic(bootstrap: str) -> None:
         except Exception:  # noqa: BLE001 - a broker without DescribeCluster: assume one
             brokers = 1
         # Replicated like the event topics on a real cluster (three brokers), once locally.
-        topic = NewTopic(MARKER_TOPIC, 1, min(3, max(brokers, 1)), topic_configs={"retention.ms": "-1"})
+        topic = NewTopic(MARKER_TOPIC, 1, min(3, max(brokers, 1)), topic_configs={"retention.ms": str(retention_ms)})
         try:
             await admin.create_topics([topic])
         except TopicAlreadyExistsError:
@@ -164,12 +166,14 @@ def operator() -> str:
         return "unknown"
 
 
-async def execute(bootstrap: str, steps: list[Step], *, force: bool) -> list[tuple[Step, Replay]]:
-    """Replay the steps not refused, in order; each is recorded once the broker confirmed it."""
+async def execute(bootstrap: str, steps: list[Step], *, force: bool,
+                  policy: retention.RetentionPolicy) -> list[tuple[Step, Replay]]:
+    """Replay the steps not refused, in order; each is recorded once the broker confirmed it
+    on the marker topic, made on first use with the `policy`'s longest dead-letter retention."""
     todo = [s for s in steps if s.refused is None]
     if not todo:
         return []
-    await ensure_marker_topic(bootstrap)
+    await ensure_marker_topic(bootstrap, policy.longest_dead_letter_ms())
     # Not idempotent: Tansu lacks InitProducerId, and a duplicate here is dropped by id anyway.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client_options(), acks="all", enable_idempotence=False,
                                 client_id=CLIENT_ID, request_timeout_ms=15_000)

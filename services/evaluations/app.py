@@ -71,7 +71,7 @@ def create_app(settings: EvaluationsSettings, clock: Clock | None = None) -> Fas
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await until_available(store.ensure_indexes, "creating indexes")
-        await broker.start()
+        await kafka.start(broker)
         schedule = asyncio.create_task(publish_on_schedule(
             what="reminders and overdue notices", every=settings.reminder_check_seconds, topic=topics.EVALUATIONS,
             broker=broker, settings=settings, signer=credentials.signer,

@@ -75,7 +75,7 @@ def create_app(settings: NominationsSettings, clock: Clock | None = None) -> Fas
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await until_available(store.ensure_indexes, "creating indexes")
-        await broker.start()
+        await kafka.start(broker)
         schedule = asyncio.create_task(publish_on_schedule(
             what="quota shortfall notices", every=settings.shortfall_check_seconds,
             first_delay=settings.shortfall_first_check_seconds, topic=topics.NOMINATIONS, broker=broker,

@@ -50,7 +50,6 @@ from shared.events import (
 )
 from shared.programme import Programme
 from shared.unit_of_work import NOTHING, QUERIES, Decision, Delete, Needs, Put, View, Where
-from shared.vocabulary import NomineeKind
 
 SOURCE = "urn:exemplars:nominations"
 NOMINATIONS, QUOTAS, CLAIMS, UNITS, STAFF = "nominations", "quotas", "nominee_claims", "units", "staff"
@@ -228,11 +227,9 @@ class Nominations:
         from the log (where they no longer open) stores them; their ids stay, as in the log:
         - staff: their `full_name` (the only personal field of `staff.registered` kept here);
         - nominations naming them as the nominee (`submission.nominee.staff_id`), any status:
-          the nominee's name and position, as `personal.PERSONAL` says of `nomination.submitted`.
-          An individual's `nominee_key` is their staff id, unchanged. A collective's is made
-          from its name: if one carries their staff id, its name was sealed under their key
-          too, and a rebuild reads it as "đã xóa" and derives another key; so the key is made
-          again from what the submission now reads, and the nominee's claim moves to it;
+          the nominee's name and position, as `personal.PERSONAL` says of `nomination.submitted`;
+          their `nominee_key` is their staff id, unchanged (a collective names no person and
+          carries no staff id: `Nominee`);
         - the stored answers: their name and position in the `nomination.accepted` answers.
         What stays: refusal reasons name a person by staff id only (`domain.nominee_taken`,
         `check_submission`), a withdrawal's reason and everything else of a nomination are
@@ -248,16 +245,7 @@ class Nominations:
             submission = _erased(doc["submission"], NominationSubmitted.event_type, person)
             if submission is None:
                 continue
-            changed = {**doc, "submission": submission}
-            if submission["nominee"]["kind"] != NomineeKind.INDIVIDUAL.value:
-                key = domain.nominee_key(NominationSubmitted.model_validate(submission, strict=False))
-                if key != doc["nominee_key"]:
-                    changed["nominee_key"] = key
-                    claim = view.get(CLAIMS, claim_id(doc["year"], doc["nominee_key"]))
-                    if claim is not None and claim["nomination_id"] == doc["_id"]:
-                        moved = view.get(CLAIMS, claim_id(doc["year"], key)) or {"_id": claim_id(doc["year"], key)}
-                        changes += [Delete(CLAIMS, claim["_id"]), Put(CLAIMS, {**moved, "nomination_id": doc["_id"]})]
-            changes.append(Put(NOMINATIONS, changed))
+            changes.append(Put(NOMINATIONS, {**doc, "submission": submission}))
         changes += erasure.cleared_answers(view, person)
         return Decision.of(*changes)
 

@@ -67,7 +67,7 @@ def create_app(settings: NotificationsSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await until_available(store.ensure_indexes, "creating indexes")
-        await broker.start()
+        await kafka.start(broker)
         worker.start()
         if not handlers.webhooks:
             log.warning("no NOTIFICATIONS_WEBHOOK_SECRET: the webhook channel is off")

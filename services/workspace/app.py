@@ -72,7 +72,7 @@ def create_app(settings: WorkspaceSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await until_available(store.ensure_indexes, "creating indexes")
-        await broker.start()
+        await kafka.start(broker)
         if settings.dev_sign_in:
             log.warning("WORKSPACE_DEV_SIGN_IN is on: anyone reaching this address may act as anyone. Local run only.")
         log.info("workspace started")

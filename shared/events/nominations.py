@@ -31,9 +31,13 @@ class Nominee(Payload):
     members: int | None = Field(default=None, ge=1, le=MAX_MEMBERS)
 
     @model_validator(mode="after")
-    def _individual_has_staff_id(self) -> "Nominee":
+    def _fields_of_its_kind(self) -> "Nominee":
         if self.kind is NomineeKind.INDIVIDUAL and not self.staff_id:
             raise ValueError("an individual nominee needs staff_id")
+        # A collective names no person: a staff id on it would make its name one person's
+        # data, sealed under their key and erased with them (README, "Personal data").
+        if self.kind is NomineeKind.COLLECTIVE and (self.staff_id or self.position):
+            raise ValueError("a collective nominee has no staff_id or position")
         return self
 
 

@@ -129,8 +129,7 @@ async def world(tmp_path_factory):
                           topics.dlq(topics.EVALUATIONS_INTAKE))}
     try:
         await send(producer, topics.DIRECTORY, demo_data.directory_events())
-        for name in ("nominations", "evaluations", "notifications"):
-            await stack.start_service(name, **ENV[name])
+        await asyncio.gather(*(stack.start_service(name, **ENV[name]) for name in DB))
         # Each service reads the directory in a consumer group of its own: the stream starts
         # once all three hold it, or an early notice names a person the view has not met yet
         # (a planning the rebuild, which reads the directory first, does differently).
@@ -407,8 +406,7 @@ async def check_rebuilds_and_switch(world: World) -> None:
     for name, (settings, result) in rebuilt.items():
         backup = await rb.switch(name, settings, world.mongo, result)
         assert await world.mongo[backup]["staff"].count_documents({}) == len(demo_data.staff())
-    for name in DB:
-        await stack.start_service(name, **ENV[name])
+    await asyncio.gather(*(stack.start_service(name, **ENV[name]) for name in DB))
     # A unit whose places the rebuilt projection says are taken is refused a further one.
     accepted = collections.Counter((e.data.unit_id, e.data.year)
                                    for e in world.events(topics.NOMINATIONS, "nomination.accepted"))

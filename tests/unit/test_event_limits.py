@@ -192,7 +192,7 @@ def _largest_submission(char: str = "ệ") -> NominationSubmitted:
     text = char * 500
     return NominationSubmitted(
         nomination_id="N" * 61, unit_id="U" * 64, year=2100,
-        nominee=Nominee(kind=NomineeKind.COLLECTIVE, name=text, staff_id="S" * 64, position=text, members=100_000),
+        nominee=Nominee(kind=NomineeKind.INDIVIDUAL, name=text, staff_id="S" * 64, position=text, members=100_000),
         field="F" * 64, movement=text, title=text, summary=char * 10_000,
         achievements=[text] * base.MAX_ACHIEVEMENTS,
         evidence=[Evidence(kind=EvidenceKind.INITIATIVE_RECOGNITION, title=text,

@@ -8,6 +8,9 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
+import pytest
+from pydantic import ValidationError
+
 from services.nominations.handlers import CLAIMS, NOMINATIONS, STAFF, Nominations, claim_id
 from services.nominations.rebuild import COMPARISON, rebuild
 from services.nominations.settings import NominationsSettings
@@ -34,9 +37,9 @@ from tests.sealed_log import SealedLog
 PERSON, OTHER, SUBMITTER = "CB-0042", "CB-0043", "CB-0001"
 NAME, POSITION, EMAIL = "Nguyễn Thị Xóa Mờ", "Phó trưởng phòng Dữ liệu", "xoa.mo@example.gov.vn"
 WEBHOOK = "https://chat.example.gov.vn/hooks/xoa-mo"
-TEAM = f"Tổ công tác do {NAME} phụ trách"
+TEAM = "Tổ công tác Dữ liệu nền"
 OTHER_NAME, SUBMITTER_NAME = "Trần Văn Giữ Lại", "Lê Thị Gửi"
-SECRETS = (NAME, POSITION, EMAIL, WEBHOOK, TEAM)
+SECRETS = (NAME, POSITION, EMAIL, WEBHOOK)
 @dataclass
 class Live:
     """The live service: each input read from the log as it comes, its answers written to the log."""
@@ -98,9 +101,9 @@ async def live_world() -> tuple[MemoryVault, SealedLog, Live]:
     await live.consume(topics.NOMINATIONS_INTAKE, submitted("N2", individual(OTHER, OTHER_NAME, "Chuyên viên")))
     # Refused (the person is nominated that year already, the places are taken): stored with the file.
     await live.consume(topics.NOMINATIONS_INTAKE, submitted("N3", individual(PERSON, NAME, POSITION)))
-    # A collective carrying the person's staff id: its name is sealed under their key too.
+    # A collective names nobody: its name stays in clear, and an erasure leaves it.
     await live.consume(topics.NOMINATIONS_INTAKE, submitted(
-        "N4", Nominee(kind=NomineeKind.COLLECTIVE, name=TEAM, staff_id=PERSON, members=6), year=2026))
+        "N4", Nominee(kind=NomineeKind.COLLECTIVE, name=TEAM, members=6), year=2026))
     await live.consume(topics.EVALUATIONS, new_event(ExemplarRecognized(
         exemplar_id="EX-N1", nomination_id="N1", unit_id="U1", year=2025, field=Field.LAND, nominee_name=NAME,
         nominee_staff_id=PERSON, title="Mô hình N1", level=RecognitionLevel.MINISTRY, decision_ref="12/QĐ-BNNMT",
@@ -120,7 +123,7 @@ def dumped(documents: dict[str, list[dict]]) -> str:
 async def test_the_live_projection_after_the_erasure_is_what_a_rebuild_from_the_log_stores():
     vault, log, live = await live_world()
     before = dumped(live.documents.documents())
-    assert all(secret in before for secret in (NAME, POSITION, TEAM))
+    assert all(secret in before for secret in (NAME, POSITION))
     await erase(vault, live)
 
     inputs = await log.read(*log.of(topics.DIRECTORY, topics.NOMINATIONS_INTAKE, topics.EVALUATIONS))
@@ -135,22 +138,28 @@ async def test_the_live_projection_after_the_erasure_is_what_a_rebuild_from_the_
         assert not [secret for secret in SECRETS if secret in text]
     docs = live.documents.collections
     assert docs[STAFF][PERSON]["full_name"] == ERASED
-    for nomination_id in ("N1", "N3", "N4"):
+    for nomination_id in ("N1", "N3"):
         nominee = docs[NOMINATIONS][nomination_id]["submission"]["nominee"]
         assert (nominee["name"], nominee["staff_id"]) == (ERASED, PERSON)
     assert docs[NOMINATIONS]["N1"]["submission"]["nominee"]["position"] == ERASED
     assert docs[NOMINATIONS]["N3"]["status"] == "rejected" and docs[NOMINATIONS]["N1"]["status"] == "recognized"
 
 
-async def test_a_collectives_key_made_from_its_erased_name_moves_its_claim():
+async def test_a_collective_and_the_claims_are_untouched():
     vault, log, live = await live_world()
-    claims = live.documents.collections[CLAIMS]
-    [old] = [c for c in claims if claims[c]["nomination_id"] == "N4"]
+    docs = live.documents.collections
+    before = copy.deepcopy((docs[NOMINATIONS]["N4"], docs[CLAIMS]))
     await erase(vault, live)
-    key = live.documents.collections[NOMINATIONS]["N4"]["nominee_key"]
-    assert key != old.split(":", 1)[1]
-    assert old not in claims and claims[claim_id(2026, key)]["nomination_id"] == "N4"
-    assert claims[claim_id(2025, f"staff:{PERSON}")]["nomination_id"] == "N1"  # an individual's key is their id
+    assert (docs[NOMINATIONS]["N4"], docs[CLAIMS]) == before
+    assert docs[NOMINATIONS]["N4"]["submission"]["nominee"]["name"] == TEAM
+    assert claim_id(2025, f"staff:{PERSON}") in docs[CLAIMS]  # an individual's key is their id
+
+
+def test_a_collective_carries_no_staff_id():
+    """Its name would be one person's data, sealed under their key and erased with them."""
+    for extra in ({"staff_id": PERSON}, {"position": POSITION}):
+        with pytest.raises(ValidationError, match="collective nominee has no staff_id"):
+            Nominee(kind=NomineeKind.COLLECTIVE, name=TEAM, members=6, **extra)
 
 
 async def test_other_people_are_untouched():

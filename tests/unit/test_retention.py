@@ -24,6 +24,13 @@ def test_event_topics_keep_everything_and_dead_letters_thirty_days_by_default():
     assert policy.shortened_event_topics() == []
 
 
+def test_the_replay_markers_are_kept_as_long_as_the_longest_kept_dead_letter():
+    assert RetentionPolicy.from_text("").longest_dead_letter_ms() == 30 * DAY_MS
+    longer = f"{dlq(TOPICS[0].name)}=90d,{dlq(TOPICS[1].name)}=7d,{TOPICS[2].name}=14d"
+    assert RetentionPolicy.from_text(longer).longest_dead_letter_ms() == 90 * DAY_MS
+    assert RetentionPolicy.from_text(f"{dlq(TOPICS[1].name)}=forever").longest_dead_letter_ms() == FOREVER
+
+
 @pytest.mark.parametrize(("text", "ms"), [
     ("forever", FOREVER), ("30d", 30 * DAY_MS), ("12h", 12 * 3_600_000), ("5000ms", 5000), ("1ms", 1),
     (" 7d ", 7 * DAY_MS), ("999999999d", 999_999_999 * DAY_MS),
