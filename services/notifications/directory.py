@@ -113,7 +113,8 @@ def staff_of(doc: dict) -> StaffView:
 
 
 def nomination_of(doc: dict) -> NominationView:
-    return NominationView(doc["_id"], doc.get("unit_id"), doc.get("title"), frozenset(doc.get("panel", [])))
+    return NominationView(doc["_id"], doc.get("unit_id"), doc.get("title"), frozenset(doc.get("panel", [])),
+                          frozenset(doc.get("told_of_recognition", [])))
 
 
 def view_of(units: Iterable[dict], staff: Iterable[dict], nominations: Iterable[dict] = ()) -> DirectoryView:

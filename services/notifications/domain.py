@@ -83,6 +83,8 @@ class NominationView:
     unit_id: str | None = None
     title: str | None = None
     panel: frozenset[str] = frozenset()
+    # Recipient ids of the deliveries planned for its recognition (`exemplar.recognized`).
+    told_of_recognition: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -144,6 +146,7 @@ class Needs:
     roles: frozenset[Role] = frozenset()  # everyone holding these roles, any unit
     all_units: bool = False  # validity of every unit (role and every_unit scopes)
     nomination_id: str | None = None
+    told_of_recognition: bool = False  # those the nomination's recognition reached
 
 
 def needs(route: Route, payload: Payload) -> Needs:
@@ -158,8 +161,9 @@ def needs(route: Route, payload: Payload) -> Needs:
                 unit_ids.update(_ids(payload, (selector.unit_field,)))
             elif selector.scope in (Scope.ROLE, Scope.EVERY_UNIT):
                 roles.update(selector.roles)
+    told = any(s.scope is Scope.TOLD_OF_RECOGNITION for rule in route.rules for s in rule.to)
     return Needs(frozenset(staff_ids), frozenset(unit_ids), frozenset(roles), all_units=bool(roles),
-                 nomination_id=getattr(payload, "nomination_id", None))
+                 nomination_id=getattr(payload, "nomination_id", None), told_of_recognition=told)
 
 
 def _ids(payload: Payload, names: Iterable[str | None]) -> list[str]:
@@ -243,6 +247,20 @@ def _select(selector: Selector, payload: Payload, view: DirectoryView, today: dt
         return [person(view.staff[m]) for m in sorted(members) if m in view.staff and not view.staff[m].removed]
     if selector.scope is Scope.ROLE:
         return [person(s) for s in active if s.roles & set(selector.roles) and in_open_unit(s)]
+    if selector.scope is Scope.TOLD_OF_RECOGNITION:
+        # Those it reached, as the directory has them now: removed staff get nothing, and a
+        # person who took a role since was not told of the recognition, so is not of this.
+        nomination = view.nominations.get(payload.nomination_id)
+        result = []
+        for recipient_id in sorted(nomination.told_of_recognition if nomination else ()):
+            if recipient_id.startswith(UNIT_RECIPIENT_PREFIX):
+                unit = view.units.get(recipient_id.removeprefix(UNIT_RECIPIENT_PREFIX))
+                if unit is not None and (unit.email or unit.webhook_url):
+                    result.append(Recipient(recipient_id, "unit", unit.name, unit.unit_id, unit.email,
+                                            unit.webhook_url, template, publicity))
+            elif (staff := view.staff.get(recipient_id)) is not None and not staff.removed:
+                result.append(person(staff))
+        return result
     # every_unit: only units open today, and only staff whose unit is known to be open.
     open_units = {u.unit_id for u in view.units.values() if u.valid_on(today)}
     return [person(s) for s in active if s.unit_id in open_units and s.roles & set(selector.roles)]

@@ -38,6 +38,7 @@ from services.notifications.settings import NotificationsSettings
 from shared import envelope, erasure, personal, topics
 from shared.envelope import Event
 from shared.events import (
+    ExemplarRecognized,
     NotificationSent,
     PersonErased,
     StaffRegistered,
@@ -168,6 +169,7 @@ class Notifications:
         # A planning cut short before answers were kept left some deliveries: they keep their status.
         kept = {d["_id"] for d in view.where(Where(DELIVERIES, "event_key", (event.dedup_key,)))} if recorded else set()
         changes += [Create(DELIVERIES, delivery_document(event, p, now)) for p in planned if p.delivery_id not in kept]
+        changes += _told(event, nomination, planned)
         stored = envelope.to_document(event)
         changes.append(Put(EVENTS, {"_id": event.dedup_key, **stored, "planned": True, "deliveries": len(planned),
                                     "persons": sorted(personal.owners_of(event.type, stored["data"]))}))
@@ -324,7 +326,10 @@ def _staff_queries(needs: domain.Needs) -> list[Where]:
 
 def directory_view(view: View, needs: domain.Needs, nomination: NominationView | None) -> DirectoryView:
     """The directory domain.py needs for `needs` (a superset does no harm: the routes select)."""
-    wanted = sorted(needs.staff_ids | (nomination.panel if nomination else frozenset()))
+    told = nomination.told_of_recognition if nomination and needs.told_of_recognition else frozenset()
+    told_units = {r.removeprefix(domain.UNIT_RECIPIENT_PREFIX) for r in told if r.startswith(domain.UNIT_RECIPIENT_PREFIX)}
+    told_staff = {r for r in told if not r.startswith(domain.UNIT_RECIPIENT_PREFIX)}
+    wanted = sorted(needs.staff_ids | (nomination.panel if nomination else frozenset()) | told_staff)
     # All of it asked at once (a panel is known only once its nomination is read): one late
     # load at most, however many people it names.
     view.need({**_directory_needs(needs), STAFF: wanted})
@@ -333,7 +338,7 @@ def directory_view(view: View, needs: domain.Needs, nomination: NominationView |
     if needs.all_units:  # role scopes judge every unit's validity
         units = view.where(EVERY_UNIT)
     else:  # the units named and those of the people seen: a few, not the hundreds read per batch
-        named = needs.unit_ids | {doc["unit_id"] for doc in staff.values() if doc.get("unit_id")}
+        named = needs.unit_ids | told_units | {doc["unit_id"] for doc in staff.values() if doc.get("unit_id")}
         units = [doc for unit_id in sorted(named) if (doc := view.get(UNITS, unit_id))]
     seen = directory.view_of(units, staff.values())
     if nomination is not None:
@@ -358,8 +363,23 @@ def _remember(view: View, event: Event) -> tuple[list, NominationView | None]:
     updated = domain.next_nomination(current, event.data)
     if updated is None or updated == current:
         return [], current
-    return [Put(NOMINATIONS, {"_id": nomination_id, "unit_id": updated.unit_id, "title": updated.title,
-                              "panel": sorted(updated.panel)})], updated
+    return [Put(NOMINATIONS, nomination_document(updated))], updated
+
+
+def nomination_document(nomination: NominationView) -> dict:
+    told = {"told_of_recognition": sorted(nomination.told_of_recognition)} if nomination.told_of_recognition else {}
+    return {"_id": nomination.nomination_id, "unit_id": nomination.unit_id, "title": nomination.title,
+            "panel": sorted(nomination.panel), **told}
+
+
+def _told(event: Event, nomination: NominationView | None, planned: list) -> list:
+    """A recognition remembers whom its deliveries reach: its revocation tells them again."""
+    if not isinstance(event.data, ExemplarRecognized):
+        return []
+    data: ExemplarRecognized = event.data
+    base = nomination or NominationView(data.nomination_id, data.unit_id, data.title)
+    told = base.told_of_recognition | {p.recipient.id for p in planned}
+    return [Put(NOMINATIONS, nomination_document(replace(base, told_of_recognition=frozenset(told))))]
 
 
 def delivery_document(event: Event, p: PlannedDelivery, now: dt.datetime) -> dict:

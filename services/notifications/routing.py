@@ -32,6 +32,9 @@ class Scope(StrEnum):
     PANEL = "panel"
     ROLE = "role"
     EVERY_UNIT = "every_unit"
+    # Everyone the nomination's recognition was planned to reach (its own deliveries), as
+    # they are in the directory now: a revocation is told to the recognition's audience.
+    TOLD_OF_RECOGNITION = "told_of_recognition"
 
 
 class Selector(BaseModel):
@@ -125,8 +128,8 @@ def _check_route(route: Route, model: type[Payload], templates_dir: Path) -> lis
                 problems.append(f"{route.event_type}: no field {selector.field!r} for staff")
             if selector.scope is Scope.UNIT and selector.unit_field not in fields:
                 problems.append(f"{route.event_type}: no field {selector.unit_field!r} for unit")
-            if selector.scope is Scope.PANEL and "nomination_id" not in fields:
-                problems.append(f"{route.event_type}: panel scope needs nomination_id")
+            if selector.scope in (Scope.PANEL, Scope.TOLD_OF_RECOGNITION) and "nomination_id" not in fields:
+                problems.append(f"{route.event_type}: {selector.scope} scope needs nomination_id")
     return problems
 
 

@@ -76,7 +76,10 @@ def sample_directory() -> DirectoryView:
         StaffView("S-TD-KTTV", "U-KTTV", "Trịnh Minh Khoa", "khoa.tm@example.vn", frozenset({_E})),
     ):
         view.staff[staff.staff_id] = staff
-    view.nominations[NOMINATION] = NominationView(NOMINATION, UNIT, TITLE, frozenset({"S-EV-1", "S-EV-2", "S-EV-3"}))
+    # Its recognition reached the unit and every open unit's emulation officers.
+    told = frozenset({"S-LEAD-CDC", "S-TD-CDC", "unit:U-CDC", "S-TD-TNN", "S-TD-KTTV"})
+    view.nominations[NOMINATION] = NominationView(NOMINATION, UNIT, TITLE, frozenset({"S-EV-1", "S-EV-2", "S-EV-3"}),
+                                                  told)
     return view
 
 

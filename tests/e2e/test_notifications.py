@@ -409,20 +409,29 @@ async def test_a_webhook_into_our_own_network_is_never_called(notifications, pro
 
 
 async def test_a_revocation_reaches_everyone_the_recognition_did(notifications, producer, mailbox, mongo):
-    """The unit, and as paced publicity every open unit's emulation officers: the recognition's audience."""
-    event = evaluation_event(ExemplarRevoked(
-        exemplar_id=uid("EX"), nomination_id=uid("NOM-V"), unit_id="DDBD", year=2025, field=Field.SURVEYING_MAPPING,
-        nominee_name="Phòng Dữ liệu nền", title="Cơ sở dữ liệu nền địa lý cập nhật liên tục",
-        level=RecognitionLevel.MINISTRY, decision_ref="123/QĐ-BNNMT", revocation_ref="45/QĐ-BNNMT",
-        revoked_on=dt.date(2026, 1, 15), ground=RevocationGround.FALSE_DOCUMENTS,
-        reason="Biên bản bình xét được lập sau ngày họp.", distinct_units=2))
+    """The unit directly, and as paced publicity everyone else its recognition's deliveries reached."""
+    nomination = uid("NOM-V")
+    recognition = dict(exemplar_id=uid("EX"), nomination_id=nomination, unit_id="DDBD", year=2025,
+                       field=Field.SURVEYING_MAPPING, nominee_name="Phòng Dữ liệu nền",
+                       title="Cơ sở dữ liệu nền địa lý cập nhật liên tục", level=RecognitionLevel.MINISTRY,
+                       decision_ref="123/QĐ-BNNMT")
+    recognized = evaluation_event(ExemplarRecognized(**recognition, total=82.5))
     officers, direct = recognition_audience("DDBD")
+    await publish(producer, topics.EVALUATIONS, recognized)
+    told = recipients(await mailbox.wait_for(recognized, len(officers | direct), timeout=60))
+    assert told == officers | direct
+
+    event = evaluation_event(ExemplarRevoked(
+        **recognition, revocation_ref="45/QĐ-BNNMT", revoked_on=dt.date(2026, 1, 15),
+        ground=RevocationGround.FALSE_DOCUMENTS, reason="Biên bản bình xét được lập sau ngày họp.", distinct_units=2))
     await publish(producer, topics.EVALUATIONS, event)
-    mails = await mailbox.wait_for(event, len(officers | direct), timeout=60)
-    assert recipients(mails) == officers | direct
+    mails = await mailbox.wait_for(event, len(told), timeout=60)
+    assert recipients(mails) == told
     assert all(m["Subject"].startswith("Thu hồi danh hiệu điển hình tiên tiến") for m in mails)
     unit_mail = next(m for m in mails if "ddbd@monre.gov.vn" in m["To"])
     text = unit_mail.get_body(("plain",)).get_content()
     assert "45/QĐ-BNNMT" in text and "làm giả hồ sơ, giấy tờ" in text and "15/01/2026" in text
     assert "Nộp lại bằng, hiện vật và tiền thưởng" in text
     assert sum(d["publicity"] for d in await deliveries(mongo, event)) == len(officers) - 1
+    remembered = await mongo[DB]["nominations"].find_one({"_id": nomination})
+    assert len(remembered["told_of_recognition"]) == len(officers | direct)

@@ -44,6 +44,7 @@ from shared.events import (
     EvaluatorReplaced,
     ExemplarRecognized,
     ExemplarReplicated,
+    ExemplarRevoked,
     NominationAccepted,
     NotificationSent,
     PanelAssigned,
@@ -56,7 +57,7 @@ from shared.events.nominations import Nominee
 from shared.replay import Answers, Logged, compare
 from shared.unit_of_work import UnitOfWork
 from shared.vault import Vault, keys_to_open, keys_to_seal
-from shared.vocabulary import Field, NomineeKind, RecognitionLevel, Role
+from shared.vocabulary import Field, NomineeKind, RecognitionLevel, RevocationGround, Role
 
 HR, NOMINATIONS, EVALUATIONS = "urn:hr", "urn:exemplars:nominations", "urn:exemplars:evaluations"
 TITLE = "Mô hình số hóa hồ sơ địa chính dùng chung"
@@ -315,6 +316,16 @@ async def scenario(live: Live, tag: str) -> dict[str, Event]:
     await live.process()
     await asyncio.sleep(0.2)  # the publicity slot (0.1 s apart) comes due
     await live.work(skip=left)
+
+    # The recognition is revoked: told to whom the recognition reached, not to an officer
+    # registered since (its deliveries are left unclaimed).
+    live.log(d, 0, staff(f"{a}-OFF2", a, "Lê Văn Mới", Role.EMULATION_OFFICER), a, HR)
+    events["revoked"] = live.log(e, 2, ExemplarRevoked(
+        exemplar_id=exemplar, nomination_id=f"NOM-R-{tag}", unit_id=b, year=2025, field=Field.SURVEYING_MAPPING,
+        nominee_name="Phòng Viễn thám", title="Bản đồ viễn thám theo mùa", level=RecognitionLevel.MINISTRY,
+        decision_ref="12/QĐ-BNNMT", revocation_ref="3/QĐ-BNNMT", revoked_on=dt.date(2025, 12, 20),
+        ground=RevocationGround.FRAUD, reason="Số liệu kê khai không đúng.", distinct_units=1), exemplar, EVALUATIONS)
+    await live.process()
     return events
 
 
@@ -327,7 +338,8 @@ async def test_rebuild_matches_the_live_projection(databases, monkeypatch, batch
     settings = settings_for(live_db.name)
     live = Live(live_db, settings)
     await live.store.ensure_indexes()
-    events = await scenario(live, uuid.uuid4().hex[:6].upper())
+    tag = uuid.uuid4().hex[:6].upper()
+    events = await scenario(live, tag)
     before = (list(live.mail.sent), list(live.hooks.called))
 
     async def forbidden(*args, **kwargs):
@@ -364,7 +376,12 @@ async def test_rebuild_matches_the_live_projection(databases, monkeypatch, batch
     assert len(office) == 1 and office[0].endswith("-MIN")
     assert {d["_id"] for d in live_docs["pacing"]} == {"publicity"}
     assert any(d["removed"] and "email" not in d for d in live_docs["staff"])  # the never-registered removal
-    assert len(live_docs["nominations"]) == 3 and len(live_docs["events"]) == 9
+    assert len(live_docs["nominations"]) == 4 and len(live_docs["events"]) == 10
+    told = {d["recipient_id"] for d in live_docs["deliveries"] if d["event_id"] == events["recognized"].id}
+    revoked = {d["recipient_id"] for d in live_docs["deliveries"] if d["event_id"] == events["revoked"].id}
+    assert revoked == told and f"A{tag}-OFF" in told and f"A{tag}-OFF2" not in told
+    recognized = next(d for d in live_docs["nominations"] if d["_id"] == events["recognized"].data.nomination_id)
+    assert recognized["told_of_recognition"] == sorted(told)
     assert any(d["event_id"] == events["dated"].id for d in by_status["sent"])
     cham = next(d for d in live_docs["staff"] if d["_id"].endswith("-EV") and d["unit_id"].startswith("A"))
     assert cham["email"] == "cham.moi@monre.gov.vn"  # neither the year 9999 nor the late old version

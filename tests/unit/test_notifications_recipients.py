@@ -150,6 +150,24 @@ def test_cancelled_without_memory_reaches_nobody():
     assert recipients("evaluation.cancelled", view=view) == []
 
 
+def test_a_revocation_tells_whom_the_recognition_reached_as_they_are_now():
+    view = sample_directory()
+    # Since the recognition: TNN's officer left, and KTTV has a new officer, who was not told.
+    view.staff["S-TD-TNN"] = dataclasses.replace(view.staff["S-TD-TNN"], removed=True)
+    view.staff["S-TD-KTTV-NEW"] = StaffView("S-TD-KTTV-NEW", "U-KTTV", "Mai Văn Tới", "toi.mv@example.vn",
+                                            frozenset({Role.EMULATION_OFFICER}))
+    found = {r.id: r for r in recipients("exemplar.revoked", view=view)}
+    assert set(found) == {"S-LEAD-CDC", "S-TD-CDC", CDC_CONTACT, "S-TD-KTTV"}
+    assert {i for i, r in found.items() if r.publicity} == {"S-TD-KTTV"}  # the unit hears it directly
+    assert found["S-TD-KTTV"].template == "exemplar_revocation_publicity"
+
+
+def test_a_revocation_whose_recognition_reached_nobody_tells_the_unit_only():
+    view = sample_directory()
+    view.nominations[NOMINATION] = dataclasses.replace(view.nominations[NOMINATION], told_of_recognition=frozenset())
+    assert ids(recipients("exemplar.revoked", view=view)) == {"S-LEAD-CDC", "S-TD-CDC", CDC_CONTACT}
+
+
 # ---- directory events into the view ---------------------------------------------------------
 
 

@@ -62,7 +62,7 @@ def test_the_samples_cover_every_route():
         ("exemplar.recognized", {(Scope.UNIT, (Role.UNIT_LEADER, Role.EMULATION_OFFICER)),
                                  (Scope.EVERY_UNIT, (Role.EMULATION_OFFICER,))}),
         ("exemplar.revoked", {(Scope.UNIT, (Role.UNIT_LEADER, Role.EMULATION_OFFICER)),
-                              (Scope.EVERY_UNIT, (Role.EMULATION_OFFICER,))}),
+                              (Scope.TOLD_OF_RECOGNITION, ())}),
         ("exemplar.decision_corrected", {(Scope.UNIT, (Role.UNIT_LEADER, Role.EMULATION_OFFICER))}),
     ],
 )
