@@ -411,10 +411,10 @@ async def test_a_webhook_into_our_own_network_is_never_called(notifications, pro
 async def test_a_revocation_reaches_everyone_the_recognition_did(notifications, producer, mailbox, mongo):
     """The unit directly, and as paced publicity everyone else its recognition's deliveries reached."""
     nomination = uid("NOM-V")
-    recognition = dict(exemplar_id=uid("EX"), nomination_id=nomination, unit_id="DDBD", year=2025,
-                       field=Field.SURVEYING_MAPPING, nominee_name="Phòng Dữ liệu nền",
-                       title="Cơ sở dữ liệu nền địa lý cập nhật liên tục", level=RecognitionLevel.MINISTRY,
-                       decision_ref="123/QĐ-BNNMT")
+    recognition = {"exemplar_id": uid("EX"), "nomination_id": nomination, "unit_id": "DDBD", "year": 2025,
+                   "field": Field.SURVEYING_MAPPING, "nominee_name": "Phòng Dữ liệu nền",
+                   "title": "Cơ sở dữ liệu nền địa lý cập nhật liên tục", "level": RecognitionLevel.MINISTRY,
+                   "decision_ref": "123/QĐ-BNNMT"}
     recognized = evaluation_event(ExemplarRecognized(**recognition, total=82.5))
     officers, direct = recognition_audience("DDBD")
     await publish(producer, topics.EVALUATIONS, recognized)
