@@ -77,7 +77,7 @@ class TopicLog:
                 # The fault suite stops the database under this log: wait for it, or the log
                 # would stop growing and every later wait on it would time out.
                 self.keys.update(await until_available(
-                    lambda: keys_to_open(self.vault, (r.value for r in records)), "the key store"))
+                    lambda records=records: keys_to_open(self.vault, (r.value for r in records)), "the key store"))
                 self.records.extend(records)
                 # Decoded once, as they arrive: tests poll `events()` many times a second, and
                 # decoding the whole topic each time took the CPU the services need.

@@ -57,7 +57,13 @@ from shared.events.nominations import Nominee
 from shared.replay import Answers, Logged, compare
 from shared.unit_of_work import UnitOfWork
 from shared.vault import Vault, keys_to_open, keys_to_seal
-from shared.vocabulary import Field, NomineeKind, RecognitionLevel, RevocationGround, Role
+from shared.vocabulary import (
+    Field,
+    NomineeKind,
+    RecognitionLevel,
+    RevocationGround,
+    Role,
+)
 
 HR, NOMINATIONS, EVALUATIONS = "urn:hr", "urn:exemplars:nominations", "urn:exemplars:evaluations"
 TITLE = "Mô hình số hóa hồ sơ địa chính dùng chung"
