@@ -128,7 +128,8 @@ async def test_quota_shortfall_once_per_unit_and_year(nominations_service, stack
         await asyncio.sleep(3)  # several more runs of the schedule
         checker.kill()
         await stack.restart(checker)
-        await asyncio.sleep(10)  # the restarted instance's first checks
+        # Ready once its groups have joined; its first checks follow at once, every 0.5 s.
+        await asyncio.sleep(5)
 
         notices = shortfalls()
         by_unit_year = collections.Counter((e.data.unit_id, e.data.year) for e in notices)
