@@ -21,6 +21,13 @@ from shared.outages import until_available
 from shared.vault import MongoVault, keys_to_open
 
 
+def pytest_collection_modifyitems(config, items):
+    """The fault suite first: it brings a stack of its own, and the session's stack, once
+    started, idles beside it to the end (four services polling their topics): the suite took
+    223 s after it and 147 s alone."""
+    items.sort(key=lambda item: item.path.name != "test_fault_suite.py")
+
+
 @pytest.fixture(scope="session")
 async def stack(tmp_path_factory) -> EmbeddedStack:
     root: Path = tmp_path_factory.mktemp("stack")
