@@ -7,6 +7,7 @@ real handlers take thousands of reports for one aggregate here, and on the real 
 session's SecantusDB) everything still works, fast, with small documents.
 """
 
+import collections
 import contextlib
 import datetime as dt
 import os
@@ -16,6 +17,7 @@ import uuid
 import bson
 import httpx
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 
 from deploy.demo_data import MODELS, StaffMember, submission
 from deploy.ops.rebuild import write
@@ -64,6 +66,28 @@ async def database(mongo):
     await mongo.drop_database(name)
 
 
+class Returned(monitoring.CommandListener):
+    """Documents the server returned, by collection: what a read costs whatever the clock says."""
+
+    def __init__(self) -> None:
+        self.documents: collections.Counter[str] = collections.Counter()
+        self._asked: dict[int, str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("find", "aggregate"):
+            self._asked[event.request_id] = event.command[event.command_name]
+        elif event.command_name == "getMore":
+            self._asked[event.request_id] = event.command["collection"]
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if (name := self._asked.pop(event.request_id, None)) is not None:
+            cursor = event.reply.get("cursor", {})
+            self.documents[name] += len(cursor.get("firstBatch", cursor.get("nextBatch", [])))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._asked.pop(event.request_id, None)
+
+
 async def size(collection, doc_id: str) -> int:
     return len(bson.encode(await collection.find_one({"_id": doc_id})))
 
@@ -90,7 +114,7 @@ def report(data, n: int) -> Event:
     return new_event(data, key=data.exemplar_id, source=PORTAL, time=at)
 
 
-async def test_an_exemplar_with_thousands_of_visits_and_replications_still_works(database, tmp_path):
+async def test_an_exemplar_with_thousands_of_visits_and_replications_still_works(database, stack, tmp_path):
     # The exemplar is recognised live; its years of history go through the service's own
     # handlers in the unit of work over memory (the rebuild's `MemoryDocuments`, held equal to
     # MongoDB's by the contract suite), are written as the projection the way `exemplars
@@ -146,17 +170,26 @@ async def test_an_exemplar_with_thousands_of_visits_and_replications_still_works
     assert await database["visits"].count_documents({"exemplar_id": exemplar_id}) == REPORTS + 1
     assert await size(store.exemplars, exemplar_id) < SMALL
 
-    # The page shows the totals and the latest reports, quickly; the rest is paged.
+    # The page shows the totals and the latest reports, reading no more than it shows of any
+    # history however long (counted, not timed: its time is the benchmark's to measure); the
+    # rest is paged.
     readers = tmp_path / "readers.yaml"
     token = add_token(readers, "ministry", ["ministry"])
-    api = create_api(store, CRITERIA, ReadAccess([TokenFile(readers)]), readiness=_ready, lifespan=_no_lifespan)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://evaluations",
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
-        started = time.perf_counter()
-        page = (await client.get(f"/exemplars/{exemplar_id}")).raise_for_status().json()
-        shown = time.perf_counter() - started
-        rest = (await client.get(f"/exemplars/{exemplar_id}/visits", params={"offset": 100, "limit": 50})).json()
-    assert shown < 2.0, f"the exemplar's page took {shown:.2f} s"
+    returned = Returned()
+    watched = AsyncMongoClient(stack.config.mongo_uri, event_listeners=[returned], tz_aware=True)
+    api = create_api(EvaluationStore(watched[database.name]), CRITERIA, ReadAccess([TokenFile(readers)]),
+                     readiness=_ready, lifespan=_no_lifespan)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://evaluations",
+                                     headers={"Authorization": f"Bearer {token}"}) as client:
+            started = time.perf_counter()
+            page = (await client.get(f"/exemplars/{exemplar_id}")).raise_for_status().json()
+            print(f"the exemplar's page over {REPORTS + 1} visits and replications: {time.perf_counter() - started:.2f} s")
+            read = dict(returned.documents)
+            rest = (await client.get(f"/exemplars/{exemplar_id}/visits", params={"offset": 100, "limit": 50})).json()
+    finally:
+        await watched.close()
+    assert read["visits"] == read["replications"] == HISTORY_SHOWN and read["exemplars"] == 1, read
     assert page["totals"] == {"reviews": 1, "replications": REPORTS + 1, "visits": REPORTS + 1}
     assert len(page["visits"]) == len(page["replications"]) == HISTORY_SHOWN
     assert page["visits"][-1]["visiting_unit_id"] == "U-G" and page["visits"][-1]["n"] == REPORTS + 1
