@@ -203,7 +203,9 @@ async def test_from_nomination_to_recognition_and_follow_up(service, stack, prod
     async with http(service) as client:
         async def visit_recorded():
             doc = (await client.get(f"/exemplars/{exemplar_id}")).json()
-            return doc if doc.get("visits") else None
+            # The page reads the exemplar (its totals) and its history apart: a read across the
+            # visit's commit may list the visit before it is counted.
+            return doc if doc.get("visits") and doc["totals"]["visits"] else None
         history = await wait_until(visit_recorded, what="the visit")
         listed = (await client.get("/exemplars", params={"year": 2025, "field": "land", "level": "ministry"})).json()
         evaluation = (await client.get(f"/evaluations/{nomination_id}")).json()
